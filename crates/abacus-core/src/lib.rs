@@ -1,0 +1,14 @@
+//! The Abacus billing domain: pure types and rules, no I/O.
+//!
+//! Everything here is deterministic and synchronous so that it can be unit- and property-tested
+//! in isolation. Persistence lives in `abacus-store`, HTTP in `abacus-server`.
+
+pub mod country;
+pub mod currency;
+pub mod customer;
+pub mod email;
+pub mod ids;
+pub mod time;
+pub mod validation;
+
+pub use validation::{FieldError, Validation};

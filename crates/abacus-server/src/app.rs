@@ -1,0 +1,99 @@
+//! The running server: state, start-up (migrations, bootstrap key), and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use abacus_store::{Db, DbOptions};
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::ServeConfig;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<ServeConfig>,
+}
+
+pub struct App {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// The key created by the bootstrap of a new database, when there was one.
+    pub bootstrap_key: Option<String>,
+    listener: TcpListener,
+}
+
+impl App {
+    /// Connects, migrates, bootstraps the first organization if needed, and binds the listener.
+    pub async fn build(
+        database_url: &str,
+        db_options: &DbOptions,
+        config: ServeConfig,
+    ) -> anyhow::Result<App> {
+        let db = Db::connect(database_url, db_options)
+            .await
+            .context("connecting to the database")?;
+        db.migrate().await.context("applying migrations")?;
+        let bootstrap_key = match crate::auth::bootstrap(&db, config.bootstrap_api_key.as_deref())
+            .await?
+        {
+            Some((org, key)) => {
+                tracing::info!(org_id = %org.id, "created the first organization and its API key");
+                config.bootstrap_api_key.is_none().then_some(key)
+            }
+            None => None,
+        };
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        Ok(App {
+            addr,
+            state: AppState {
+                db,
+                config: Arc::new(config),
+            },
+            bootstrap_key,
+            listener,
+        })
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and closes the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = crate::api::router(self.state.clone());
+        tracing::info!(addr = %self.addr, backend = ?self.state.db.backend(), "Abacus is listening");
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.state.db.close().await;
+        tracing::info!("Abacus stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,17 @@
+//! Abacus persistence: one code base over SQLite (embedded default) and PostgreSQL (production).
+//!
+//! * [`Db`] holds the pools; [`Tx`] is a write transaction, [`PooledConn`] a read connection.
+//!   Repository functions take `&mut impl Connection` so the same function serves both.
+//! * SQL is written once where the dialects agree and dispatched with [`on!`]; where they differ
+//!   a function matches on [`Conn`] with two texts.
+//! * Every function takes the organization first: tenancy is part of every query.
+
+pub mod api_keys;
+pub mod customers;
+pub mod db;
+pub mod error;
+pub mod idempotency;
+pub mod orgs;
+
+pub use db::{Backend, Conn, Connection, Db, DbOptions, PooledConn, Tx};
+pub use error::{StoreError, StoreResult};
