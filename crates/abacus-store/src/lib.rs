@@ -12,6 +12,8 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod orgs;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use db::{Backend, Conn, Connection, Db, DbOptions, PooledConn, Tx};
 pub use error::{StoreError, StoreResult};
