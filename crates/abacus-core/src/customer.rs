@@ -431,10 +431,10 @@ fn validate_tax(v: &mut Validation, naming: Naming, t: TaxInput) -> TaxDetails {
             None
         }
     });
-    if let Some(id) = &t.tax_id {
-        if id.trim().is_empty() || id.chars().count() > 64 {
-            v.push(f("tax_id"), "must be 1 to 64 characters");
-        }
+    if let Some(id) = &t.tax_id
+        && (id.trim().is_empty() || id.chars().count() > 64)
+    {
+        v.push(f("tax_id"), "must be 1 to 64 characters");
     }
     let tax_rate = t.tax_rate.and_then(|r| match r.trim().parse::<Decimal>() {
         Ok(d) if d >= Decimal::ZERO && d <= Decimal::ONE => Some(d),
@@ -450,21 +450,21 @@ fn validate_tax(v: &mut Validation, naming: Naming, t: TaxInput) -> TaxDetails {
             None
         }
     });
-    if let Some(reason) = &t.tax_reason {
-        if !TAX_REASONS.contains(&reason.as_str()) {
-            v.push(
-                f("tax_reason"),
-                format!("'{reason}' is not one of: {}", TAX_REASONS.join(", ")),
-            );
-        }
+    if let Some(reason) = &t.tax_reason
+        && !TAX_REASONS.contains(&reason.as_str())
+    {
+        v.push(
+            f("tax_reason"),
+            format!("'{reason}' is not one of: {}", TAX_REASONS.join(", ")),
+        );
     }
-    if let Some(kind) = &t.tax_type {
-        if !TAX_TYPES.contains(&kind.as_str()) {
-            v.push(
-                f("tax_type"),
-                format!("'{kind}' is not one of: {}", TAX_TYPES.join(", ")),
-            );
-        }
+    if let Some(kind) = &t.tax_type
+        && !TAX_TYPES.contains(&kind.as_str())
+    {
+        v.push(
+            f("tax_type"),
+            format!("'{kind}' is not one of: {}", TAX_TYPES.join(", ")),
+        );
     }
     if let Some(status) = &t.tax_status {
         let ok = !status.is_empty()

@@ -62,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Serve(config) => {
+            let shutdown = shutdown_signal();
             let app = App::build(&cli.db.database_url, &db_options, config).await?;
             if let Some(key) = &app.bootstrap_key {
                 println!(
@@ -69,7 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             println!("Abacus is listening on http://{}", app.addr);
-            app.run_until(shutdown_signal()).await
+            app.run_until(shutdown).await
         }
         Command::Migrate => {
             let db = connect(&cli.db.database_url, &db_options).await?;

@@ -123,6 +123,17 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
     }
 }
 
+/// What makes two requests "the same": method, path with query, and body.
+pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(path_and_query.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hasher.finalize().to_vec()
+}
+
 /// After the handler: keep a response it already stored, store a success it did not, release the
 /// key after a failure.
 async fn finish(state: &AppState, claim: &IdemClaim, response: Response) -> ApiResult<Response> {

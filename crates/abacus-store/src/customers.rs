@@ -91,7 +91,7 @@ pub async fn resolve(
     if by_id.is_some() {
         return Ok(by_id);
     }
-    Ok(alias_owner(c, org_id, id_or_alias).await?)
+    alias_owner(c, org_id, id_or_alias).await
 }
 
 /// The customer that holds `alias`, if any.
@@ -121,18 +121,18 @@ pub async fn check_aliases(
     aliases: &[String],
 ) -> StoreResult<Option<AliasConflict>> {
     for alias in aliases {
-        if let Some(holder) = alias_owner(c, org_id, alias).await? {
-            if Some(holder.as_str()) != owner {
-                return Ok(Some(AliasConflict::TakenByAlias(alias.clone())));
-            }
+        if let Some(holder) = alias_owner(c, org_id, alias).await?
+            && Some(holder.as_str()) != owner
+        {
+            return Ok(Some(AliasConflict::TakenByAlias(alias.clone())));
         }
         let as_id: Option<String> = on!(c, e => sqlx::query_scalar(
             "SELECT id FROM customers WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL")
             .bind(org_id).bind(alias).fetch_optional(e).await)?;
-        if let Some(holder) = as_id {
-            if Some(holder.as_str()) != owner {
-                return Ok(Some(AliasConflict::IsCustomerId(alias.clone())));
-            }
+        if let Some(holder) = as_id
+            && Some(holder.as_str()) != owner
+        {
+            return Ok(Some(AliasConflict::IsCustomerId(alias.clone())));
         }
     }
     Ok(None)
@@ -155,7 +155,7 @@ pub async fn insert(
         "INSERT INTO customers (id, org_id, name, currency, billing_address, tax_country, tax_id, tax_rate,
                                 tax_reason, tax_status, tax_type, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)")
-        .bind(&id).bind(org_id).bind(&state.name).bind(state.currency.code()).bind(&address)
+        .bind(&id).bind(org_id).bind(&state.name).bind(state.currency.code()).bind(address)
         .bind(&tax.tax_country).bind(&tax.tax_id).bind(tax.tax_rate.map(|r| r.to_string()))
         .bind(&tax.tax_reason).bind(&tax.tax_status).bind(&tax.tax_type).bind(now)
         .execute(e).await.map(|r| r.rows_affected()))?;
@@ -180,7 +180,7 @@ pub async fn update(
         "UPDATE customers SET name = $3, currency = $4, billing_address = $5, tax_country = $6, tax_id = $7,
                 tax_rate = $8, tax_reason = $9, tax_status = $10, tax_type = $11, updated_at = $12
          WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL")
-        .bind(org_id).bind(id).bind(&state.name).bind(state.currency.code()).bind(&address)
+        .bind(org_id).bind(id).bind(&state.name).bind(state.currency.code()).bind(address)
         .bind(&tax.tax_country).bind(&tax.tax_id).bind(tax.tax_rate.map(|r| r.to_string()))
         .bind(&tax.tax_reason).bind(&tax.tax_status).bind(&tax.tax_type).bind(now)
         .execute(e).await.map(|r| r.rows_affected()))?;
@@ -424,12 +424,4 @@ async fn assemble(
             })
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn no_dependents_until_subscriptions_and_invoices_exist() {
-        assert!(super::DEPENDENTS.is_empty());
-    }
 }

@@ -31,7 +31,11 @@ impl TestDb {
                 let dir = std::env::temp_dir().join(format!("abacus-test-{tag}"));
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 let url = format!("sqlite://{}", dir.join("abacus.db").display());
-                Some(TestDb { backend, url, cleanup: Cleanup::Dir(dir) })
+                Some(TestDb {
+                    backend,
+                    url,
+                    cleanup: Cleanup::Dir(dir),
+                })
             }
             Backend::Postgres => {
                 let admin_url = match std::env::var(POSTGRES_URL_VAR) {
@@ -45,7 +49,9 @@ impl TestDb {
                     }
                 };
                 let name = format!("abacus_t_{tag}");
-                let admin = Db::connect(&admin_url, &DbOptions { max_connections: 2 }).await.expect("admin connection");
+                let admin = Db::connect(&admin_url, &DbOptions { max_connections: 2 })
+                    .await
+                    .expect("admin connection");
                 if let Db::Postgres(pool) = &admin {
                     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                         .execute(pool)
@@ -54,14 +60,20 @@ impl TestDb {
                 }
                 admin.close().await;
                 let url = with_database(&admin_url, &name);
-                Some(TestDb { backend, url, cleanup: Cleanup::Postgres { admin_url, name } })
+                Some(TestDb {
+                    backend,
+                    url,
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                })
             }
         }
     }
 
     /// Connects to the database (without migrating it).
     pub async fn connect(&self) -> Db {
-        Db::connect(&self.url, &DbOptions { max_connections: 4 }).await.expect("connect to test database")
+        Db::connect(&self.url, &DbOptions { max_connections: 4 })
+            .await
+            .expect("connect to test database")
     }
 
     /// Connects and applies the migrations.
@@ -99,12 +111,19 @@ impl Drop for TestDb {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop may run inside a runtime, which cannot block on another; use a thread.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
                     rt.block_on(async {
-                        if let Ok(Db::Postgres(pool)) = Db::connect(&admin_url, &DbOptions { max_connections: 2 }).await {
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                                .execute(&pool)
-                                .await;
+                        if let Ok(Db::Postgres(pool)) =
+                            Db::connect(&admin_url, &DbOptions { max_connections: 2 }).await
+                        {
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .execute(&pool)
+                            .await;
                             pool.close().await;
                         }
                     });
@@ -112,18 +131,6 @@ impl Drop for TestDb {
                 .join();
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn replaces_the_database_name() {
-        assert_eq!(with_database("postgres://u@h:5432/postgres", "t1"), "postgres://u@h:5432/t1");
-        assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "t1"), "postgres://u@h/t1?sslmode=disable");
-        assert_eq!(with_database("postgres://h", "t1"), "postgres://h/t1");
     }
 }
 
@@ -146,4 +153,22 @@ macro_rules! on_both_backends {
             }
         )*
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "t1"), "postgres://h/t1");
+    }
 }

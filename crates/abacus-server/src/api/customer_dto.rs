@@ -9,7 +9,7 @@
 /// for error paths, and the names of the response, create, update, address, contact-request and
 /// contact-response structs.
 macro_rules! customer_dtos {
-    ($case:literal, $naming:expr, $Customer:ident, $Create:ident, $Update:ident, $Address:ident, $ContactIn:ident, $ContactOut:ident) => {
+    ($case:tt, $naming:expr, $Customer:ident, $Create:ident, $Update:ident, $Address:ident, $ContactIn:ident, $ContactOut:ident) => {
         use abacus_core::customer as domain;
         use abacus_core::customer::Patch;
 

@@ -2,6 +2,8 @@
 //! from the binary, so it works offline).
 
 use axum::Router;
+use axum::http::StatusCode;
+use serde_json::Value;
 use utoipa::OpenApi as _;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi, SecurityRequirement};
@@ -47,5 +49,44 @@ pub fn base() -> OpenApi {
 }
 
 pub fn router(openapi: OpenApi) -> Router<AppState> {
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+    Router::new()
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", finish(openapi)))
+}
+
+/// The document as served: every response gets the description OpenAPI requires (its status
+/// reason when the handler gave none), and error responses are `application/problem+json`.
+pub fn finish(openapi: OpenApi) -> Value {
+    let mut doc = serde_json::to_value(openapi).expect("the OpenAPI document serialises");
+    let operations = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+        .filter_map(Value::as_object_mut);
+    for op in operations.flat_map(|ops| ops.values_mut()) {
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (status, response) in responses.iter_mut() {
+            let code = status
+                .parse::<u16>()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok());
+            if response
+                .get("description")
+                .is_none_or(|d| d.as_str() == Some(""))
+            {
+                let reason = code
+                    .and_then(|c| c.canonical_reason())
+                    .unwrap_or("Response");
+                response["description"] = Value::from(reason);
+            }
+            if code.is_some_and(|c| c.is_client_error() || c.is_server_error())
+                && let Some(content) = response.get_mut("content").and_then(Value::as_object_mut)
+                && let Some(json) = content.remove("application/json")
+            {
+                content.insert(crate::problem::PROBLEM_JSON.to_string(), json);
+            }
+        }
+    }
+    doc
 }

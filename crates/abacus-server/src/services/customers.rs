@@ -118,8 +118,11 @@ fn alias_error(aliases: &[String], conflict: AliasConflict) -> ApiError {
             (a, d)
         }
     };
-    let index = aliases.iter().position(|x| *x == alias).unwrap_or(0);
-    ApiError::conflict(detail).with_field(&format!("aliases[{index}]"))
+    let field = format!(
+        "aliases[{}]",
+        aliases.iter().position(|x| *x == alias).unwrap_or(0)
+    );
+    ApiError::conflict(format!("{field}: {detail}")).with_field(&field)
 }
 
 /// A concurrent request took an alias between the check and the insert (PostgreSQL only; SQLite

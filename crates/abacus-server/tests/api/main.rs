@@ -1,0 +1,13 @@
+//! Black-box API tests: each test starts a server on a random port over a fresh database and
+//! talks HTTP to it, once on SQLite and once on PostgreSQL (when `ABACUS_TEST_POSTGRES_URL` is set).
+
+mod harness;
+
+mod bad_input;
+mod cli;
+mod conventions;
+mod customers_v1;
+mod customers_v2;
+mod idempotency;
+mod sdk;
+mod tenancy;
