@@ -2,37 +2,60 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
+use crate::app::AppState;
 use crate::problem::ApiError;
 
 /// A JSON body. Malformed JSON is 400; a well-formed body with a wrong type or a missing field is
 /// 422 naming the field (`contacts[0].isPrimary`). Unknown fields are ignored.
 pub struct ApiJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req.into_body(), state.config.max_body_bytes).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
 
-fn body_error(e: BytesRejection) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "The request body is larger than the server accepts.",
-        )
-    } else {
-        ApiError::bad_request(format!("The request body could not be read: {e}"))
+/// How much of an oversized body is read and thrown away before answering 413, so that a client
+/// still sending gets to read the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Reads a whole body of at most `limit` bytes; a larger one is 413.
+pub async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request(format!("The request body could not be read: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > limit {
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&data);
     }
+    if seen > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The request body is larger than the {limit} bytes the server accepts."),
+        ));
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Parses a JSON document into `T`, classifying failures as described on [`ApiJson`].

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::auth::Tenant;
+use crate::extract::read_body;
 use crate::problem::{ApiError, ApiResult};
 
 pub const HEADER: &str = "idempotency-key";
@@ -75,14 +76,7 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
     let org_id = tenant.org_id.clone();
 
     let (mut parts, body) = req.into_parts();
-    let bytes = to_bytes(body, state.config.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "The request body is larger than the server accepts.",
-            )
-        })?;
+    let bytes = read_body(body, state.config.max_body_bytes).await?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str().as_bytes());
     hasher.update(b"\n");

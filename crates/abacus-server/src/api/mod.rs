@@ -10,7 +10,7 @@ pub mod v2;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
@@ -44,7 +44,6 @@ pub fn router(state: AppState) -> Router {
         .merge(docs::router(openapi))
         .fallback(not_found)
         .with_state(state.clone())
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(map_response(problem_for_bare_errors))
         .layer(CatchPanicLayer::new())
         .layer(
