@@ -3,11 +3,15 @@
 //! Everything here is deterministic and synchronous so that it can be unit- and property-tested
 //! in isolation. Persistence lives in `abacus-store`, HTTP in `abacus-server`.
 
+pub mod calendar;
 pub mod country;
 pub mod currency;
 pub mod customer;
 pub mod email;
 pub mod ids;
+pub mod metering;
+pub mod money;
+pub mod pricing;
 pub mod time;
 pub mod validation;
 

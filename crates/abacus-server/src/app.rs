@@ -9,11 +9,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
+use crate::ingest::Ingestor;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub config: Arc<ServeConfig>,
+    pub ingestor: Ingestor,
 }
 
 pub struct App {
@@ -48,11 +50,13 @@ impl App {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let ingestor = Ingestor::start(db.clone());
         Ok(App {
             addr,
             state: AppState {
                 db,
                 config: Arc::new(config),
+                ingestor,
             },
             bootstrap_key,
             listener,

@@ -11,3 +11,21 @@ pub fn timestamp(us: Micros) -> String {
 pub fn is_none<T>(v: &Option<T>) -> bool {
     v.is_none()
 }
+
+/// The v1 spelling of a v2 document: every key in camelCase, except the keys inside
+/// `properties`, which are the client's own names.
+pub fn v1_keys(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| {
+                    let v = if k == "properties" { v } else { v1_keys(v) };
+                    (abacus_core::validation::Naming::Camel.field(&k), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(v1_keys).collect()),
+        other => other,
+    }
+}

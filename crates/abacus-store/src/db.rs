@@ -133,6 +133,16 @@ impl Db {
         })
     }
 
+    /// A read-only transaction: every query in it sees one snapshot.
+    pub async fn read_tx(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Db::Sqlite { read, .. } => Tx::Sqlite(read.begin().await?),
+            Db::Postgres(pool) => {
+                Tx::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?)
+            }
+        })
+    }
+
     pub async fn close(&self) {
         match self {
             Db::Sqlite { read, write } => {

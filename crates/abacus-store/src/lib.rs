@@ -10,10 +10,14 @@ pub mod api_keys;
 pub mod customers;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod idempotency;
+pub mod ingest;
+pub mod metrics;
 pub mod orgs;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod usage;
 
 pub use db::{Backend, Conn, Connection, Db, DbOptions, PooledConn, Tx};
 pub use error::{StoreError, StoreResult};

@@ -23,6 +23,9 @@ use crate::app::AppState;
     tags(
         (name = "v1 accounts", description = "Customers on the v1 surface (camelCase)."),
         (name = "v2 customers", description = "Customers on the v2 surface (snake_case)."),
+        (name = "events", description = "Usage events: ingestion (both surfaces) and listing (extension)."),
+        (name = "metrics", description = "Billable metrics. v2 shapes with `Alguna-Version`, v1 camelCase without."),
+        (name = "usage", description = "Usage queries (extension)."),
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField, crate::pagination::PaginationMeta))
 )]

@@ -3,7 +3,10 @@
 
 pub mod customer_dto;
 pub mod docs;
+pub mod events;
 pub mod health;
+pub mod metrics;
+pub mod usage;
 pub mod v1;
 pub mod v2;
 
@@ -29,6 +32,9 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(docs::base())
         .merge(v1::accounts::router())
         .merge(v2::customers::router())
+        .merge(events::router())
+        .merge(metrics::router())
+        .merge(usage::router())
 }
 
 pub fn router(state: AppState) -> Router {

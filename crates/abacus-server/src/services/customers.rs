@@ -4,7 +4,7 @@ use abacus_core::customer::{Customer, CustomerInput, CustomerPatch};
 use abacus_core::time::now_micros;
 use abacus_core::validation::Naming;
 use abacus_store::customers::{self, AliasConflict, ListFilter, Sort};
-use abacus_store::{Connection, StoreError, Tx};
+use abacus_store::{Connection, StoreError, Tx, events};
 
 use crate::problem::{ApiError, ApiResult};
 
@@ -28,17 +28,23 @@ pub async fn get(c: &mut impl Connection, org_id: &str, id_or_alias: &str) -> Ap
         .ok_or_else(|| ApiError::not_found(WHAT, id_or_alias))
 }
 
-pub async fn create(
-    tx: &mut Tx,
-    org_id: &str,
-    input: CustomerInput,
-    naming: Naming,
-) -> ApiResult<Customer> {
+pub async fn create(tx: &mut Tx, org_id: &str, input: CustomerInput, naming: Naming) -> ApiResult<Customer> {
     let state = input.validate(naming, &[]).map_err(ApiError::invalid)?;
+    events::lock_org(tx, org_id, true).await?;
     check_aliases(tx, org_id, None, &state.aliases).await?;
-    customers::insert(tx, org_id, &state, now_micros())
-        .await
-        .map_err(alias_race)
+    let customer = customers::insert(tx, org_id, &state, now_micros()).await.map_err(alias_race)?;
+    count_waiting_events(tx, org_id, &customer).await?;
+    Ok(customer)
+}
+
+/// Events sent for this customer's id or aliases before it had them were kept unmatched; they
+/// are attributed and counted now.
+async fn count_waiting_events(tx: &mut Tx, org_id: &str, customer: &Customer) -> ApiResult<()> {
+    let names: Vec<String> = std::iter::once(customer.id.clone()).chain(customer.aliases.iter().cloned()).collect();
+    let claimed = events::claim_unmatched(tx, org_id, &customer.id, &names).await?;
+    let refs: Vec<(&str, &abacus_core::metering::usage::RawEvent)> = claimed.iter().map(|e| (customer.id.as_str(), e)).collect();
+    abacus_store::usage::record(tx, org_id, &refs).await?;
+    Ok(())
 }
 
 pub async fn update(
@@ -48,6 +54,7 @@ pub async fn update(
     patch: CustomerPatch,
     naming: Naming,
 ) -> ApiResult<Customer> {
+    events::lock_org(tx, org_id, true).await?;
     let current = get(tx, org_id, id_or_alias).await?;
     let contact_ids: Vec<String> = current.contacts.iter().map(|c| c.id.clone()).collect();
     let state = patch
@@ -58,9 +65,11 @@ pub async fn update(
         refuse_if_dependents(tx, org_id, &current.id, "change the currency of").await?;
     }
     check_aliases(tx, org_id, Some(&current.id), &state.aliases).await?;
-    customers::update(tx, org_id, &current.id, &state, now_micros())
+    let customer = customers::update(tx, org_id, &current.id, &state, now_micros())
         .await
-        .map_err(alias_race)
+        .map_err(alias_race)?;
+    count_waiting_events(tx, org_id, &customer).await?;
+    Ok(customer)
 }
 
 /// Soft-deletes a customer and releases its aliases; 409 while subscriptions or invoices refer

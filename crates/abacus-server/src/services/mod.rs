@@ -2,3 +2,4 @@
 //! rules and the store, and returns domain values for the handler to render.
 
 pub mod customers;
+pub mod metering;

@@ -1,0 +1,1 @@
+//! Billing calendars and proration. (In progress.)

@@ -1,0 +1,119 @@
+//! Group commit for event ingestion.
+//!
+//! Handlers hand validated events to the [`Ingestor`] and wait for the answer. Writer tasks take
+//! every job waiting in the queue (up to [`MAX_BATCH_EVENTS`] events), store them in ONE
+//! transaction, and answer each job once that transaction has committed: an event is acknowledged
+//! only when it is durable, and a thousand small requests cost a handful of commits instead of a
+//! thousand. SQLite gets one writer (it has one write lock anyway); PostgreSQL several.
+//!
+//! If a combined transaction fails, each job is retried alone, so one job's failure is never
+//! another's.
+
+use std::collections::BTreeMap;
+
+use abacus_core::metering::event::ValidEvent;
+use abacus_core::time::now_micros;
+use abacus_store::ingest::{self, Outcome};
+use abacus_store::{Backend, Db, StoreError, StoreResult};
+use tokio::sync::{mpsc, oneshot};
+
+/// Events per combined transaction, at most.
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+/// Jobs waiting in the queue before handlers wait for room.
+const QUEUE: usize = 256;
+
+struct Job {
+    org_id: String,
+    events: Vec<ValidEvent>,
+    reply: oneshot::Sender<StoreResult<Vec<Outcome>>>,
+}
+
+#[derive(Clone)]
+pub struct Ingestor {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Ingestor {
+    /// Starts the writers for `db`.
+    pub fn start(db: Db) -> Ingestor {
+        let writers = match db.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        };
+        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..writers {
+            let (db, rx) = (db.clone(), rx.clone());
+            tokio::spawn(async move {
+                loop {
+                    let jobs = {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else { break };
+                        let mut jobs = vec![first];
+                        let mut n = jobs[0].events.len();
+                        while n < MAX_BATCH_EVENTS {
+                            match rx.try_recv() {
+                                Ok(job) => {
+                                    n += job.events.len();
+                                    jobs.push(job);
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        jobs
+                    };
+                    write(&db, jobs).await;
+                }
+            });
+        }
+        Ingestor { queue: tx }
+    }
+
+    /// Stores one request's events; returns once they are committed.
+    pub async fn submit(&self, org_id: &str, events: Vec<ValidEvent>) -> StoreResult<Vec<Outcome>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { org_id: org_id.to_string(), events, reply };
+        self.queue.send(job).await.map_err(|_| StoreError::Config("the ingestion queue is closed".into()))?;
+        answer.await.map_err(|_| StoreError::Config("the ingestion writer stopped".into()))?
+    }
+}
+
+async fn write(db: &Db, jobs: Vec<Job>) {
+    if jobs.len() > 1 {
+        match write_together(db, &jobs).await {
+            Ok(mut results) => {
+                for job in jobs.into_iter().rev() {
+                    let outcomes = results.pop().expect("one result per job");
+                    let _ = job.reply.send(Ok(outcomes));
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, jobs = jobs.len(), "combined ingest failed; retrying each job alone"),
+        }
+    }
+    for job in jobs {
+        let result = write_together(db, std::slice::from_ref(&job)).await.map(|mut r| r.pop().expect("one result"));
+        let _ = job.reply.send(result);
+    }
+}
+
+/// Stores every job in one transaction; returns each job's outcomes in job order.
+async fn write_together(db: &Db, jobs: &[Job]) -> StoreResult<Vec<Vec<Outcome>>> {
+    let received_at = now_micros();
+    // One ingest call per organization, over the concatenation of its jobs' events.
+    let mut by_org: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        by_org.entry(job.org_id.as_str()).or_default().push(i);
+    }
+    let mut results: Vec<Vec<Outcome>> = vec![Vec::new(); jobs.len()];
+    let mut tx = db.begin().await?;
+    for (org, members) in by_org {
+        let events: Vec<&ValidEvent> = members.iter().flat_map(|i| jobs[*i].events.iter()).collect();
+        let mut outcomes = ingest::ingest(&mut tx, org, &events, received_at).await?.into_iter();
+        for i in members {
+            results[i] = outcomes.by_ref().take(jobs[i].events.len()).collect();
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}

@@ -1,0 +1,175 @@
+//! Metrics and usage queries, shared by both surfaces.
+
+use abacus_core::metering::metric::{Metric, MetricDraft};
+use abacus_core::metering::usage::{self, Plan, RawEvent};
+use abacus_core::metering::window::{WindowError, WindowKind, windows};
+use abacus_core::time::{Micros, now_micros};
+use abacus_core::validation::Naming;
+use abacus_store::metrics::{self, Diagnostics};
+use abacus_store::{Connection, Db, Tx, events, orgs};
+use jiff::tz::TimeZone;
+use rust_decimal::Decimal;
+
+use crate::problem::{ApiError, ApiResult};
+use crate::services::customers;
+
+const WHAT: &str = "Metric";
+
+/// Creates a metric and counts the events that arrived before it (backfill), atomically: the
+/// organization's metering lock keeps ingestion from slipping events between the two.
+pub async fn create(tx: &mut Tx, org_id: &str, draft: MetricDraft, naming: Naming) -> ApiResult<Metric> {
+    let spec = draft.validate(naming).map_err(ApiError::invalid)?;
+    events::lock_org(tx, org_id, true).await?;
+    let metric = metrics::insert(tx, org_id, &spec, now_micros()).await?;
+    abacus_store::usage::backfill(tx, org_id, &metric).await?;
+    Ok(metric)
+}
+
+pub async fn get(c: &mut impl Connection, org_id: &str, id: &str) -> ApiResult<(Metric, Diagnostics)> {
+    let metric = metrics::get(c, org_id, id).await?.ok_or_else(|| ApiError::not_found(WHAT, id))?;
+    let diagnostics = metrics::diagnostics(c, org_id, id).await?;
+    Ok((metric, diagnostics))
+}
+
+pub async fn update(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    name: Option<String>,
+    description: Option<Option<String>>,
+) -> ApiResult<(Metric, Diagnostics)> {
+    if let Some(n) = &name {
+        if n.trim().is_empty() || n.chars().count() > 255 {
+            return Err(ApiError::invalid_field("name", "must be 1 to 255 characters"));
+        }
+    }
+    if description.as_ref().and_then(|d| d.as_ref()).is_some_and(|d| d.chars().count() > 2000) {
+        return Err(ApiError::invalid_field("description", "must be at most 2000 characters"));
+    }
+    metrics::update(tx, org_id, id, name.as_deref().map(str::trim), description.as_ref().map(|d| d.as_deref()), now_micros())
+        .await?
+        .ok_or_else(|| ApiError::not_found(WHAT, id))?;
+    get(tx, org_id, id).await
+}
+
+pub async fn archive(tx: &mut Tx, org_id: &str, id: &str) -> ApiResult<(Metric, Diagnostics)> {
+    metrics::archive(tx, org_id, id, now_micros()).await?.ok_or_else(|| ApiError::not_found(WHAT, id))?;
+    get(tx, org_id, id).await
+}
+
+/// A usage question: one metric, one customer, `[from, to)`.
+#[derive(Debug, Clone)]
+pub struct UsageQuery {
+    pub metric_id: String,
+    pub from: Micros,
+    pub to: Micros,
+    pub group_by: Option<String>,
+    pub window: Option<WindowKind>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UsageAnswer {
+    pub metric_id: String,
+    pub customer_id: String,
+    pub from: Micros,
+    pub to: Micros,
+    pub value: Decimal,
+    pub groups: Option<Vec<(Option<String>, Decimal)>>,
+    pub series: Option<Vec<(Micros, Micros, Decimal)>>,
+}
+
+fn window_error(e: WindowError) -> ApiError {
+    match e {
+        WindowError::EmptyRange => ApiError::bad_param("to", "must be after 'from'"),
+        WindowError::TooMany => ApiError::bad_param("window", e.to_string()),
+        WindowError::OutOfRange => ApiError::bad_param("from", e.to_string()),
+    }
+}
+
+/// The organization's billing time zone (UTC when unset or unknown).
+pub async fn org_time_zone(c: &mut impl Connection, org_id: &str) -> ApiResult<TimeZone> {
+    let name = orgs::get(c, org_id).await?.map(|o| o.time_zone).unwrap_or_else(|| "UTC".into());
+    Ok(TimeZone::get(&name).unwrap_or_else(|_| {
+        tracing::warn!(org_id, time_zone = %name, "unknown organization time zone; using UTC");
+        TimeZone::UTC
+    }))
+}
+
+/// Answers a usage query from one consistent snapshot.
+pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiResult<UsageAnswer> {
+    let mut tx = db.read_tx().await?;
+    let customer_id = customers::resolve(&mut tx, org_id, customer).await?;
+    let (metric, _) = get(&mut tx, org_id, &q.metric_id).await?;
+    let whole = windows(q.from, q.to, None, &TimeZone::UTC).map_err(window_error)?;
+    let overflow = |e: abacus_core::metering::bucket::Overflow| ApiError::invalid_field("metric_id", e.to_string());
+
+    let mut answer = UsageAnswer {
+        metric_id: metric.id.clone(),
+        customer_id: customer_id.clone(),
+        from: q.from,
+        to: q.to,
+        value: Decimal::ZERO,
+        groups: None,
+        series: None,
+    };
+    if let Some(property) = &q.group_by {
+        // Rollups are not split by property: a grouped answer reads the raw events of the range.
+        let raw = abacus_store::usage::raw_events(&mut tx, org_id, &customer_id, &metric.event_name, &whole).await?;
+        let groups = usage::recompute(&metric, q.from, q.to, Some(property), &raw).map_err(overflow)?;
+        answer.value = usage::recompute(&metric, q.from, q.to, None, &raw).map_err(overflow)?[&None];
+        answer.groups = Some(groups.into_iter().collect());
+        return Ok(answer);
+    }
+
+    let tz = org_time_zone(&mut tx, org_id).await?;
+    let series_windows = match q.window {
+        Some(kind) => Some(windows(q.from, q.to, Some(kind), &tz).map_err(window_error)?),
+        None => None,
+    };
+    let whole_plan = usage::plan(&whole);
+    let series_plan = series_windows.as_deref().map(usage::plan);
+    let (buckets, distinct, raw) = fetch(&mut tx, org_id, &customer_id, &metric, &whole_plan, series_plan.as_ref()).await?;
+    answer.value = usage::compute(&metric, &whole, &whole_plan, &buckets, &distinct, &raw).map_err(overflow)?[0];
+    if let (Some(ws), Some(plan)) = (series_windows, series_plan) {
+        let values = usage::compute(&metric, &ws, &plan, &buckets, &distinct, &raw).map_err(overflow)?;
+        answer.series = Some(ws.iter().zip(values).map(|((a, b), v)| (*a, *b, v)).collect());
+    }
+    Ok(answer)
+}
+
+type Fetched = (Vec<(Micros, abacus_core::metering::Bucket)>, Vec<(Micros, String)>, Vec<RawEvent>);
+
+/// Reads what both plans need: the rollups under the whole range's hours and the raw events of
+/// every range either plan reads raw.
+async fn fetch(
+    tx: &mut Tx,
+    org_id: &str,
+    customer_id: &str,
+    metric: &Metric,
+    whole: &Plan,
+    series: Option<&Plan>,
+) -> ApiResult<Fetched> {
+    let mut raw_ranges: Vec<(Micros, Micros)> = whole.raw.iter().chain(series.iter().flat_map(|p| p.raw.iter())).copied().collect();
+    raw_ranges.sort();
+    let mut merged: Vec<(Micros, Micros)> = Vec::new();
+    for (a, b) in raw_ranges {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let (buckets, distinct) = match whole.hour_span() {
+        None => (Vec::new(), Vec::new()),
+        Some(span) => {
+            let b = abacus_store::usage::buckets(tx, org_id, &metric.id, customer_id, span).await?;
+            let d = if metric.aggregation.method == abacus_core::metering::AggregationMethod::CountUnique {
+                abacus_store::usage::distinct(tx, org_id, &metric.id, customer_id, span).await?
+            } else {
+                Vec::new()
+            };
+            (b, d)
+        }
+    };
+    let raw = abacus_store::usage::raw_events(tx, org_id, customer_id, &metric.event_name, &merged).await?;
+    Ok((buckets, distinct, raw))
+}

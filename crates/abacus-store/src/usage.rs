@@ -1,0 +1,250 @@
+//! Hourly usage rollups: applying [`Deltas`] and reading buckets back.
+//!
+//! SQLite has one writer, so its upsert reads the stored bucket, merges in Rust (exact decimals)
+//! and writes the result. PostgreSQL merges in the upsert itself with exact NUMERIC arithmetic, so
+//! concurrent writers never lose an update.
+
+use std::collections::BTreeMap;
+
+use abacus_core::metering::bucket::{Bucket, Latest};
+use abacus_core::metering::deltas::{BucketKey, Deltas};
+use abacus_core::metering::metric::Metric;
+use abacus_core::metering::usage::RawEvent;
+use abacus_core::time::Micros;
+use rust_decimal::Decimal;
+use sqlx::QueryBuilder;
+
+use crate::db::{Conn, Connection};
+use crate::error::{StoreError, StoreResult};
+use crate::metrics::{self, Diagnostics};
+use crate::{events, on};
+
+#[derive(sqlx::FromRow)]
+struct BucketRow {
+    bucket: Micros,
+    event_count: i64,
+    value_count: i64,
+    value_sum: String,
+    value_min: Option<String>,
+    value_max: Option<String>,
+    latest_ts: Option<Micros>,
+    latest_seq: Option<i64>,
+    latest_value: Option<String>,
+}
+
+fn dec(s: &str) -> StoreResult<Decimal> {
+    s.parse().map_err(|_| StoreError::Corrupt(format!("decimal '{s}' in usage rollups")))
+}
+
+impl BucketRow {
+    fn into_bucket(self) -> StoreResult<(Micros, Bucket)> {
+        let opt = |v: Option<String>| v.as_deref().map(dec).transpose();
+        let latest = match (self.latest_ts, self.latest_seq, opt(self.latest_value)?) {
+            (Some(ts), Some(seq), Some(value)) => Some(Latest { ts, seq, value }),
+            _ => None,
+        };
+        Ok((
+            self.bucket,
+            Bucket {
+                events: self.event_count,
+                values: self.value_count,
+                sum: dec(&self.value_sum)?,
+                min: opt(self.value_min)?,
+                max: opt(self.value_max)?,
+                latest,
+            },
+        ))
+    }
+}
+
+const SQLITE_BUCKET_COLUMNS: &str = "bucket, event_count, value_count, value_sum, value_min, value_max, latest_ts, latest_seq, latest_value";
+const PG_BUCKET_COLUMNS: &str = "bucket, event_count, value_count, value_sum::text AS value_sum, value_min::text AS value_min, \
+     value_max::text AS value_max, latest_ts, latest_seq, latest_value::text AS latest_value";
+
+/// Merges `deltas` into the stored rollups and metric diagnostics.
+pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> StoreResult<()> {
+    match c.conn() {
+        Conn::Sqlite(e) => {
+            let select = format!(
+                "SELECT {SQLITE_BUCKET_COLUMNS} FROM usage_buckets WHERE org_id = $1 AND metric_id = $2 AND customer_id = $3 AND bucket = $4"
+            );
+            for (key, delta) in &deltas.buckets {
+                let stored: Option<BucketRow> = sqlx::query_as(sqlx::AssertSqlSafe(select.as_str()))
+                    .bind(org_id)
+                    .bind(&key.metric_id)
+                    .bind(&key.customer_id)
+                    .bind(key.hour)
+                    .fetch_optional(&mut *e)
+                    .await?;
+                let mut merged = match stored {
+                    Some(row) => row.into_bucket()?.1,
+                    None => Bucket::default(),
+                };
+                merged.merge(delta).map_err(|o| StoreError::Corrupt(o.to_string()))?;
+                let s = |d: Option<Decimal>| d.map(|d| d.to_string());
+                sqlx::query(
+                    "INSERT INTO usage_buckets (org_id, metric_id, customer_id, bucket, event_count, value_count, value_sum,
+                         value_min, value_max, latest_ts, latest_seq, latest_value)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     ON CONFLICT (org_id, metric_id, customer_id, bucket) DO UPDATE SET
+                         event_count = excluded.event_count, value_count = excluded.value_count,
+                         value_sum = excluded.value_sum, value_min = excluded.value_min, value_max = excluded.value_max,
+                         latest_ts = excluded.latest_ts, latest_seq = excluded.latest_seq, latest_value = excluded.latest_value",
+                )
+                .bind(org_id)
+                .bind(&key.metric_id)
+                .bind(&key.customer_id)
+                .bind(key.hour)
+                .bind(merged.events)
+                .bind(merged.values)
+                .bind(merged.sum.to_string())
+                .bind(s(merged.min))
+                .bind(s(merged.max))
+                .bind(merged.latest.map(|l| l.ts))
+                .bind(merged.latest.map(|l| l.seq))
+                .bind(s(merged.latest.map(|l| l.value)))
+                .execute(&mut *e)
+                .await?;
+            }
+        }
+        Conn::Postgres(e) => {
+            let rows: Vec<(&BucketKey, &Bucket)> = deltas.buckets.iter().collect();
+            for chunk in rows.chunks(1000) {
+                let text = |f: fn(&Bucket) -> Option<Decimal>| {
+                    chunk.iter().map(|(_, b)| f(b).map(|d| d.to_string())).collect::<Vec<Option<String>>>()
+                };
+                sqlx::query(
+                    "INSERT INTO usage_buckets AS u (org_id, metric_id, customer_id, bucket, event_count, value_count, value_sum,
+                         value_min, value_max, latest_ts, latest_seq, latest_value)
+                     SELECT $1, m, c, b, ec, vc, s::numeric, mn::numeric, mx::numeric, lt, ls, lv::numeric
+                     FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[],
+                                 $9::text[], $10::bigint[], $11::bigint[], $12::text[]) AS t(m, c, b, ec, vc, s, mn, mx, lt, ls, lv)
+                     ON CONFLICT (org_id, metric_id, customer_id, bucket) DO UPDATE SET
+                         event_count = u.event_count + EXCLUDED.event_count,
+                         value_count = u.value_count + EXCLUDED.value_count,
+                         value_sum = u.value_sum + EXCLUDED.value_sum,
+                         value_min = LEAST(u.value_min, EXCLUDED.value_min),
+                         value_max = GREATEST(u.value_max, EXCLUDED.value_max),
+                         latest_ts = CASE WHEN u.latest_ts IS NULL OR (EXCLUDED.latest_ts, EXCLUDED.latest_seq) > (u.latest_ts, u.latest_seq)
+                                          THEN EXCLUDED.latest_ts ELSE u.latest_ts END,
+                         latest_value = CASE WHEN u.latest_ts IS NULL OR (EXCLUDED.latest_ts, EXCLUDED.latest_seq) > (u.latest_ts, u.latest_seq)
+                                          THEN EXCLUDED.latest_value ELSE u.latest_value END,
+                         latest_seq = CASE WHEN u.latest_ts IS NULL OR (EXCLUDED.latest_ts, EXCLUDED.latest_seq) > (u.latest_ts, u.latest_seq)
+                                          THEN EXCLUDED.latest_seq ELSE u.latest_seq END",
+                )
+                .bind(org_id)
+                .bind(chunk.iter().map(|(k, _)| k.metric_id.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|(k, _)| k.customer_id.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|(k, _)| k.hour).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|(_, b)| b.events).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|(_, b)| b.values).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|(_, b)| b.sum.to_string()).collect::<Vec<_>>())
+                .bind(text(|b| b.min))
+                .bind(text(|b| b.max))
+                .bind(chunk.iter().map(|(_, b)| b.latest.map(|l| l.ts)).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|(_, b)| b.latest.map(|l| l.seq)).collect::<Vec<_>>())
+                .bind(text(|b| b.latest.map(|l| l.value)))
+                .execute(&mut *e)
+                .await?;
+            }
+        }
+    }
+    let distinct: Vec<&(BucketKey, String)> = deltas.distinct.iter().collect();
+    for chunk in distinct.chunks(CHUNK) {
+        on!(c, e => {
+            let mut q = QueryBuilder::new("INSERT INTO usage_distinct (org_id, metric_id, customer_id, bucket, value) ");
+            q.push_values(chunk, |mut b, (k, v)| {
+                b.push_bind(org_id).push_bind(k.metric_id.as_str()).push_bind(k.customer_id.as_str()).push_bind(k.hour).push_bind(v.as_str());
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(e).await.map(|r| r.rows_affected())
+        })?;
+    }
+    for (metric_id, s) in &deltas.skipped {
+        metrics::add_diagnostics(c, org_id, metric_id, Diagnostics { skipped_missing: s.missing, skipped_non_numeric: s.non_numeric })
+            .await?;
+    }
+    Ok(())
+}
+
+const CHUNK: usize = 500;
+
+/// Counts newly attributed events in the rollups of every metric of their names.
+pub async fn record(c: &mut impl Connection, org_id: &str, events: &[(&str, &RawEvent)]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = events.iter().map(|(_, e)| e.event_name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let metrics = metrics::for_event_names(c, org_id, &names).await?;
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    let by_name: BTreeMap<&str, Vec<Metric>> = names
+        .iter()
+        .map(|n| (*n, metrics.iter().filter(|m| m.event_name == *n).cloned().collect()))
+        .collect();
+    let mut deltas = Deltas::default();
+    for (customer, event) in events {
+        deltas.add(&by_name[event.event_name.as_str()], customer, event).map_err(|o| StoreError::Corrupt(o.to_string()))?;
+    }
+    apply(c, org_id, &deltas).await
+}
+
+/// Builds a new metric's rollups from the events already stored.
+pub async fn backfill(c: &mut impl Connection, org_id: &str, metric: &Metric) -> StoreResult<()> {
+    let mut deltas = Deltas::default();
+    let metrics = std::slice::from_ref(metric);
+    events::scan_attributed(c, org_id, &metric.event_name, |customer, event| {
+        deltas.add(metrics, &customer, &event).map_err(|o| StoreError::Corrupt(o.to_string()))
+    })
+    .await?;
+    apply(c, org_id, &deltas).await
+}
+
+/// The stored buckets of one metric and customer with `from <= bucket < to`.
+pub async fn buckets(
+    c: &mut impl Connection,
+    org_id: &str,
+    metric_id: &str,
+    customer_id: &str,
+    (from, to): (Micros, Micros),
+) -> StoreResult<Vec<(Micros, Bucket)>> {
+    let columns = match c.conn() {
+        Conn::Sqlite(_) => SQLITE_BUCKET_COLUMNS,
+        Conn::Postgres(_) => PG_BUCKET_COLUMNS,
+    };
+    let sql = format!(
+        "SELECT {columns} FROM usage_buckets
+         WHERE org_id = $1 AND metric_id = $2 AND customer_id = $3 AND bucket >= $4 AND bucket < $5 ORDER BY bucket"
+    );
+    let rows: Vec<BucketRow> = on!(c, e => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(org_id).bind(metric_id).bind(customer_id).bind(from).bind(to).fetch_all(e).await)?;
+    rows.into_iter().map(BucketRow::into_bucket).collect()
+}
+
+/// The distinct values of one metric and customer per hour with `from <= bucket < to`.
+pub async fn distinct(
+    c: &mut impl Connection,
+    org_id: &str,
+    metric_id: &str,
+    customer_id: &str,
+    (from, to): (Micros, Micros),
+) -> StoreResult<Vec<(Micros, String)>> {
+    Ok(on!(c, e => sqlx::query_as(
+        "SELECT bucket, value FROM usage_distinct
+         WHERE org_id = $1 AND metric_id = $2 AND customer_id = $3 AND bucket >= $4 AND bucket < $5")
+        .bind(org_id).bind(metric_id).bind(customer_id).bind(from).bind(to).fetch_all(e).await)?)
+}
+
+/// Raw events of a customer for the parts of a usage query no bucket covers.
+pub async fn raw_events(
+    c: &mut impl Connection,
+    org_id: &str,
+    customer_id: &str,
+    event_name: &str,
+    ranges: &[(Micros, Micros)],
+) -> StoreResult<Vec<RawEvent>> {
+    events::for_customer(c, org_id, customer_id, event_name, ranges).await
+}
