@@ -139,7 +139,7 @@ pub async fn list(
             sep.push_unseparated(" AND (");
             for t in &f.tag_ids {
                 let pattern = format!("%\"{}\"%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-                sep.push("CAST(tag_ids AS TEXT) LIKE ").push_bind_unseparated(pattern).push_unseparated(" ESCAPE '\\'");
+                sep.push("CAST(tag_ids AS TEXT) LIKE ").push_bind_unseparated(pattern.as_str()).push_unseparated(" ESCAPE '\\'");
             }
             sep.push_unseparated(")");
         }

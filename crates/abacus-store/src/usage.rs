@@ -57,6 +57,17 @@ impl BucketRow {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct KeyedBucketRow {
+    metric_id: String,
+    customer_id: String,
+    #[sqlx(flatten)]
+    row: BucketRow,
+}
+
+/// Buckets per SQLite statement: 12 parameters each stays far below SQLite's parameter limit.
+const SQLITE_BUCKETS_PER_STATEMENT: usize = 400;
+
 const SQLITE_BUCKET_COLUMNS: &str = "bucket, event_count, value_count, value_sum, value_min, value_max, latest_ts, latest_seq, latest_value";
 const PG_BUCKET_COLUMNS: &str = "bucket, event_count, value_count, value_sum::text AS value_sum, value_min::text AS value_min, \
      value_max::text AS value_max, latest_ts, latest_seq, latest_value::text AS latest_value";
@@ -65,46 +76,59 @@ const PG_BUCKET_COLUMNS: &str = "bucket, event_count, value_count, value_sum::te
 pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> StoreResult<()> {
     match c.conn() {
         Conn::Sqlite(e) => {
-            let select = format!(
-                "SELECT {SQLITE_BUCKET_COLUMNS} FROM usage_buckets WHERE org_id = $1 AND metric_id = $2 AND customer_id = $3 AND bucket = $4"
-            );
-            for (key, delta) in &deltas.buckets {
-                let stored: Option<BucketRow> = sqlx::query_as(sqlx::AssertSqlSafe(select.as_str()))
-                    .bind(org_id)
-                    .bind(&key.metric_id)
-                    .bind(&key.customer_id)
-                    .bind(key.hour)
-                    .fetch_optional(&mut *e)
-                    .await?;
-                let mut merged = match stored {
-                    Some(row) => row.into_bucket()?.1,
-                    None => Bucket::default(),
-                };
-                merged.merge(delta).map_err(|o| StoreError::Corrupt(o.to_string()))?;
+            // One statement per few hundred buckets: read the stored ones, merge in Rust, write back.
+            let keys: Vec<(&BucketKey, &Bucket)> = deltas.buckets.iter().collect();
+            for chunk in keys.chunks(SQLITE_BUCKETS_PER_STATEMENT) {
+                let mut q = QueryBuilder::new(format!(
+                    "SELECT metric_id, customer_id, {SQLITE_BUCKET_COLUMNS} FROM usage_buckets WHERE org_id = "
+                ));
+                q.push_bind(org_id).push(" AND (metric_id, customer_id, bucket) IN (VALUES ");
+                let mut sep = q.separated(", ");
+                for (k, _) in chunk {
+                    sep.push("(")
+                        .push_bind_unseparated(k.metric_id.as_str())
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(k.customer_id.as_str())
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(k.hour)
+                        .push_unseparated(")");
+                }
+                q.push(")");
+                let stored: Vec<KeyedBucketRow> = q.build_query_as().fetch_all(&mut *e).await?;
+                let mut merged: BTreeMap<BucketKey, Bucket> = BTreeMap::new();
+                for row in stored {
+                    let key = BucketKey { metric_id: row.metric_id, customer_id: row.customer_id, hour: row.row.bucket };
+                    merged.insert(key, row.row.into_bucket()?.1);
+                }
+                for (k, delta) in chunk {
+                    merged.entry((*k).clone()).or_default().merge(delta).map_err(|o| StoreError::Corrupt(o.to_string()))?;
+                }
                 let s = |d: Option<Decimal>| d.map(|d| d.to_string());
-                sqlx::query(
+                let mut q = QueryBuilder::new(
                     "INSERT INTO usage_buckets (org_id, metric_id, customer_id, bucket, event_count, value_count, value_sum,
-                         value_min, value_max, latest_ts, latest_seq, latest_value)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                     ON CONFLICT (org_id, metric_id, customer_id, bucket) DO UPDATE SET
+                         value_min, value_max, latest_ts, latest_seq, latest_value) ",
+                );
+                q.push_values(&merged, |mut b, (k, m)| {
+                    b.push_bind(org_id)
+                        .push_bind(k.metric_id.as_str())
+                        .push_bind(k.customer_id.as_str())
+                        .push_bind(k.hour)
+                        .push_bind(m.events)
+                        .push_bind(m.values)
+                        .push_bind(m.sum.to_string())
+                        .push_bind(s(m.min))
+                        .push_bind(s(m.max))
+                        .push_bind(m.latest.map(|l| l.ts))
+                        .push_bind(m.latest.map(|l| l.seq))
+                        .push_bind(s(m.latest.map(|l| l.value)));
+                });
+                q.push(
+                    " ON CONFLICT (org_id, metric_id, customer_id, bucket) DO UPDATE SET
                          event_count = excluded.event_count, value_count = excluded.value_count,
                          value_sum = excluded.value_sum, value_min = excluded.value_min, value_max = excluded.value_max,
                          latest_ts = excluded.latest_ts, latest_seq = excluded.latest_seq, latest_value = excluded.latest_value",
-                )
-                .bind(org_id)
-                .bind(&key.metric_id)
-                .bind(&key.customer_id)
-                .bind(key.hour)
-                .bind(merged.events)
-                .bind(merged.values)
-                .bind(merged.sum.to_string())
-                .bind(s(merged.min))
-                .bind(s(merged.max))
-                .bind(merged.latest.map(|l| l.ts))
-                .bind(merged.latest.map(|l| l.seq))
-                .bind(s(merged.latest.map(|l| l.value)))
-                .execute(&mut *e)
-                .await?;
+                );
+                q.build().execute(&mut *e).await?;
             }
         }
         Conn::Postgres(e) => {

@@ -302,7 +302,8 @@ async fn list_metrics(State(state): State<AppState>, tenant: Tenant, version: Ap
 async fn get_metric(State(state): State<AppState>, tenant: Tenant, version: ApiVersion, Path(id): Path<String>) -> ApiResult<Response> {
     let mut conn = state.db.read().await?;
     let (m, d) = metering::get(&mut conn, &tenant.org_id, &id).await?;
-    Ok(render(version, StatusCode::OK, m, d)?.into_response())
+    let (status, body) = render(version, StatusCode::OK, m, d)?;
+    Ok((status, Json(body)).into_response())
 }
 
 /// Rename or re-describe a metric (extension). What it counts never changes.
