@@ -15,7 +15,10 @@ use abacus_store::Backend;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "abacus-bench", about = "Abacus benchmarks: throughput, latency and memory, printed")]
+#[command(
+    name = "abacus-bench",
+    about = "Abacus benchmarks: throughput, latency and memory, printed"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,9 +52,13 @@ enum Command {
         connections: usize,
         #[arg(long, default_value_t = 1_000)]
         customers: usize,
-        /// Also measure the direct store path.
-        #[arg(long, default_value_t = true)]
-        ceiling: bool,
+        /// Event timestamps are spread over this many hours before now: 1 is live traffic;
+        /// 720 is a month of late or backfilled events (one rollup bucket per event).
+        #[arg(long, default_value_t = 1)]
+        spread_hours: i64,
+        /// Skip the direct store measurements.
+        #[arg(long)]
+        no_ceiling: bool,
     },
     /// Usage-query latency (one customer, one metric, one calendar month) over a database holding
     /// `events` events.
@@ -69,15 +76,35 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         match cli.command {
-            Command::Ingest { backend, events, connections, customers, ceiling } => {
-                load::ingest(backend.into(), events, connections, customers, ceiling).await
+            Command::Ingest {
+                backend,
+                events,
+                connections,
+                customers,
+                spread_hours,
+                no_ceiling,
+            } => {
+                load::ingest(
+                    backend.into(),
+                    events,
+                    connections,
+                    customers,
+                    spread_hours,
+                    !no_ceiling,
+                )
+                .await
             }
-            Command::Usage { backend, events, customers, queries } => {
-                load::usage(backend.into(), events, customers, queries).await
-            }
+            Command::Usage {
+                backend,
+                events,
+                customers,
+                queries,
+            } => load::usage(backend.into(), events, customers, queries).await,
         }
     })
 }

@@ -55,8 +55,7 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
-                .pragma("temp_store", "memory")
-                .pragma("cache_size", "-32000");
+                .pragma("temp_store", "memory");
             let file = options.get_filename();
             if file.as_os_str().is_empty() || file == Path::new(":memory:") {
                 return Err(StoreError::Config(
@@ -72,15 +71,20 @@ impl Db {
                     ))
                 })?;
             }
+            // Page caches: the writer's holds the hot index pages of ingestion; readers touch few.
+            let cache = |mib: u32| format!("-{}", mib * 1024);
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .after_connect(|conn, _| {
+                    Box::pin(async move { crate::sqlite_decimal::register(conn).await })
+                })
                 .acquire_timeout(Duration::from_secs(60))
-                .connect_with(options.clone())
+                .connect_with(options.clone().pragma("cache_size", cache(64)))
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(60))
-                .connect_with(options.read_only(true))
+                .connect_with(options.read_only(true).pragma("cache_size", cache(8)))
                 .await?;
             Ok(Db::Sqlite { read, write })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -137,9 +141,10 @@ impl Db {
     pub async fn read_tx(&self) -> StoreResult<Tx> {
         Ok(match self {
             Db::Sqlite { read, .. } => Tx::Sqlite(read.begin().await?),
-            Db::Postgres(pool) => {
-                Tx::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?)
-            }
+            Db::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
         })
     }
 

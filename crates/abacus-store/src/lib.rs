@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod ingest;
 pub mod metrics;
 pub mod orgs;
+mod sqlite_decimal;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod usage;

@@ -1,8 +1,7 @@
 //! Hourly usage rollups: applying [`Deltas`] and reading buckets back.
 //!
-//! SQLite has one writer, so its upsert reads the stored bucket, merges in Rust (exact decimals)
-//! and writes the result. PostgreSQL merges in the upsert itself with exact NUMERIC arithmetic, so
-//! concurrent writers never lose an update.
+//! Both backends merge in the upsert itself, exactly: PostgreSQL with NUMERIC arithmetic, SQLite
+//! with the decimal functions of `sqlite_decimal`. Concurrent writers never lose an update.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +32,8 @@ struct BucketRow {
 }
 
 fn dec(s: &str) -> StoreResult<Decimal> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("decimal '{s}' in usage rollups")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("decimal '{s}' in usage rollups")))
 }
 
 impl BucketRow {
@@ -57,14 +57,6 @@ impl BucketRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct KeyedBucketRow {
-    metric_id: String,
-    customer_id: String,
-    #[sqlx(flatten)]
-    row: BucketRow,
-}
-
 /// Buckets per SQLite statement: 12 parameters each stays far below SQLite's parameter limit.
 const SQLITE_BUCKETS_PER_STATEMENT: usize = 400;
 
@@ -76,39 +68,15 @@ const PG_BUCKET_COLUMNS: &str = "bucket, event_count, value_count, value_sum::te
 pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> StoreResult<()> {
     match c.conn() {
         Conn::Sqlite(e) => {
-            // One statement per few hundred buckets: read the stored ones, merge in Rust, write back.
-            let keys: Vec<(&BucketKey, &Bucket)> = deltas.buckets.iter().collect();
-            for chunk in keys.chunks(SQLITE_BUCKETS_PER_STATEMENT) {
-                let mut q = QueryBuilder::new(format!(
-                    "SELECT metric_id, customer_id, {SQLITE_BUCKET_COLUMNS} FROM usage_buckets WHERE org_id = "
-                ));
-                q.push_bind(org_id).push(" AND (metric_id, customer_id, bucket) IN (VALUES ");
-                let mut sep = q.separated(", ");
-                for (k, _) in chunk {
-                    sep.push("(")
-                        .push_bind_unseparated(k.metric_id.as_str())
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(k.customer_id.as_str())
-                        .push_unseparated(", ")
-                        .push_bind_unseparated(k.hour)
-                        .push_unseparated(")");
-                }
-                q.push(")");
-                let stored: Vec<KeyedBucketRow> = q.build_query_as().fetch_all(&mut *e).await?;
-                let mut merged: BTreeMap<BucketKey, Bucket> = BTreeMap::new();
-                for row in stored {
-                    let key = BucketKey { metric_id: row.metric_id, customer_id: row.customer_id, hour: row.row.bucket };
-                    merged.insert(key, row.row.into_bucket()?.1);
-                }
-                for (k, delta) in chunk {
-                    merged.entry((*k).clone()).or_default().merge(delta).map_err(|o| StoreError::Corrupt(o.to_string()))?;
-                }
+            // `dec_add` / `dec_min` / `dec_max` (see sqlite_decimal.rs) merge exactly in SQL.
+            let rows: Vec<(&BucketKey, &Bucket)> = deltas.buckets.iter().collect();
+            for chunk in rows.chunks(SQLITE_BUCKETS_PER_STATEMENT) {
                 let s = |d: Option<Decimal>| d.map(|d| d.to_string());
                 let mut q = QueryBuilder::new(
                     "INSERT INTO usage_buckets (org_id, metric_id, customer_id, bucket, event_count, value_count, value_sum,
                          value_min, value_max, latest_ts, latest_seq, latest_value) ",
                 );
-                q.push_values(&merged, |mut b, (k, m)| {
+                q.push_values(chunk, |mut b, (k, m)| {
                     b.push_bind(org_id)
                         .push_bind(k.metric_id.as_str())
                         .push_bind(k.customer_id.as_str())
@@ -124,9 +92,17 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
                 });
                 q.push(
                     " ON CONFLICT (org_id, metric_id, customer_id, bucket) DO UPDATE SET
-                         event_count = excluded.event_count, value_count = excluded.value_count,
-                         value_sum = excluded.value_sum, value_min = excluded.value_min, value_max = excluded.value_max,
-                         latest_ts = excluded.latest_ts, latest_seq = excluded.latest_seq, latest_value = excluded.latest_value",
+                         event_count = event_count + excluded.event_count,
+                         value_count = value_count + excluded.value_count,
+                         value_sum = dec_add(value_sum, excluded.value_sum),
+                         value_min = dec_min(value_min, excluded.value_min),
+                         value_max = dec_max(value_max, excluded.value_max),
+                         latest_ts = CASE WHEN latest_ts IS NULL OR (excluded.latest_ts, excluded.latest_seq) > (latest_ts, latest_seq)
+                                          THEN excluded.latest_ts ELSE latest_ts END,
+                         latest_value = CASE WHEN latest_ts IS NULL OR (excluded.latest_ts, excluded.latest_seq) > (latest_ts, latest_seq)
+                                          THEN excluded.latest_value ELSE latest_value END,
+                         latest_seq = CASE WHEN latest_ts IS NULL OR (excluded.latest_ts, excluded.latest_seq) > (latest_ts, latest_seq)
+                                          THEN excluded.latest_seq ELSE latest_seq END",
                 );
                 q.build().execute(&mut *e).await?;
             }
@@ -135,7 +111,10 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
             let rows: Vec<(&BucketKey, &Bucket)> = deltas.buckets.iter().collect();
             for chunk in rows.chunks(1000) {
                 let text = |f: fn(&Bucket) -> Option<Decimal>| {
-                    chunk.iter().map(|(_, b)| f(b).map(|d| d.to_string())).collect::<Vec<Option<String>>>()
+                    chunk
+                        .iter()
+                        .map(|(_, b)| f(b).map(|d| d.to_string()))
+                        .collect::<Vec<Option<String>>>()
                 };
                 sqlx::query(
                     "INSERT INTO usage_buckets AS u (org_id, metric_id, customer_id, bucket, event_count, value_count, value_sum,
@@ -185,8 +164,16 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
         })?;
     }
     for (metric_id, s) in &deltas.skipped {
-        metrics::add_diagnostics(c, org_id, metric_id, Diagnostics { skipped_missing: s.missing, skipped_non_numeric: s.non_numeric })
-            .await?;
+        metrics::add_diagnostics(
+            c,
+            org_id,
+            metric_id,
+            Diagnostics {
+                skipped_missing: s.missing,
+                skipped_non_numeric: s.non_numeric,
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -194,7 +181,11 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
 const CHUNK: usize = 500;
 
 /// Counts newly attributed events in the rollups of every metric of their names.
-pub async fn record(c: &mut impl Connection, org_id: &str, events: &[(&str, &RawEvent)]) -> StoreResult<()> {
+pub async fn record(
+    c: &mut impl Connection,
+    org_id: &str,
+    events: &[(&str, &RawEvent)],
+) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -207,11 +198,22 @@ pub async fn record(c: &mut impl Connection, org_id: &str, events: &[(&str, &Raw
     }
     let by_name: BTreeMap<&str, Vec<Metric>> = names
         .iter()
-        .map(|n| (*n, metrics.iter().filter(|m| m.event_name == *n).cloned().collect()))
+        .map(|n| {
+            (
+                *n,
+                metrics
+                    .iter()
+                    .filter(|m| m.event_name == *n)
+                    .cloned()
+                    .collect(),
+            )
+        })
         .collect();
     let mut deltas = Deltas::default();
     for (customer, event) in events {
-        deltas.add(&by_name[event.event_name.as_str()], customer, event).map_err(|o| StoreError::Corrupt(o.to_string()))?;
+        deltas
+            .add(&by_name[event.event_name.as_str()], customer, event)
+            .map_err(|o| StoreError::Corrupt(o.to_string()))?;
     }
     apply(c, org_id, &deltas).await
 }
@@ -221,7 +223,9 @@ pub async fn backfill(c: &mut impl Connection, org_id: &str, metric: &Metric) ->
     let mut deltas = Deltas::default();
     let metrics = std::slice::from_ref(metric);
     events::scan_attributed(c, org_id, &metric.event_name, |customer, event| {
-        deltas.add(metrics, &customer, &event).map_err(|o| StoreError::Corrupt(o.to_string()))
+        deltas
+            .add(metrics, &customer, &event)
+            .map_err(|o| StoreError::Corrupt(o.to_string()))
     })
     .await?;
     apply(c, org_id, &deltas).await
