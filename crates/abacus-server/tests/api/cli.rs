@@ -83,7 +83,7 @@ async fn migrate_and_manage_keys(backend: Backend) {
 
 /// Starts `abacus serve` on a free port and returns the child, its address and what it printed
 /// before listening.
-async fn serve(url: &str, bootstrap: Option<&str>) -> (Child, String, String) {
+pub async fn serve_with_key(url: &str, bootstrap: Option<&str>) -> (Child, String, String) {
     let mut cmd = Command::new(BIN);
     cmd.arg("serve")
         .env("ABACUS_DATABASE_URL", url)
@@ -114,7 +114,7 @@ async fn serve(url: &str, bootstrap: Option<&str>) -> (Child, String, String) {
     (child, addr, printed)
 }
 
-async fn stop(mut child: Child) {
+pub async fn stop(mut child: Child) {
     let pid = child.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
@@ -136,7 +136,7 @@ async fn serve_bootstraps_and_stops_gracefully(backend: Backend) {
     let Some(db) = TestDb::fresh(backend).await else {
         return;
     };
-    let (child, addr, printed) = serve(&db.url, None).await;
+    let (child, addr, printed) = serve_with_key(&db.url, None).await;
     let key = find_key(&printed).expect("first start prints a key");
     let r = http
         .get(format!("{addr}/accounts"))
@@ -164,7 +164,7 @@ async fn serve_bootstraps_and_stops_gracefully(backend: Backend) {
     stop(child).await;
 
     // A second start prints no key.
-    let (child, _, printed) = serve(&db.url, None).await;
+    let (child, _, printed) = serve_with_key(&db.url, None).await;
     assert_eq!(find_key(&printed), None, "{printed}");
     stop(child).await;
 
@@ -173,7 +173,7 @@ async fn serve_bootstraps_and_stops_gracefully(backend: Backend) {
         return;
     };
     let chosen = "ak_scripted.0123456789abcdefABCDEF";
-    let (child, addr, printed) = serve(&db.url, Some(chosen)).await;
+    let (child, addr, printed) = serve_with_key(&db.url, Some(chosen)).await;
     assert_eq!(find_key(&printed), None, "{printed}");
     let r = http
         .get(format!("{addr}/accounts"))

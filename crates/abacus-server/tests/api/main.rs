@@ -7,6 +7,7 @@ mod metering_support;
 mod bad_input;
 mod cli;
 mod conventions;
+mod crash;
 mod customers_v1;
 mod customers_v2;
 mod events;

@@ -68,5 +68,5 @@ pub async fn run_sdk_tests(backend: Backend, files: &[&str]) {
 }
 
 async fn python_sdk_suite(backend: Backend) {
-    run_sdk_tests(backend, &["test_customers.py"]).await;
+    run_sdk_tests(backend, &["test_customers.py", "test_metering.py"]).await;
 }
