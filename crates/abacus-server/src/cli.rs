@@ -30,6 +30,30 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     ApiKeys(ApiKeysCommand),
+    /// Usage events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Import events from an NDJSON file (one event object per line) or a CSV file (header:
+    /// unique_id, account, event_name, timestamp, properties as a JSON object), exactly once.
+    Import {
+        file: std::path::PathBuf,
+        /// The file's format (default: from the extension; `.csv` is CSV, anything else NDJSON).
+        #[arg(long, value_enum)]
+        format: Option<crate::import::Format>,
+        /// The organization the events belong to (default: the only organization).
+        #[arg(long)]
+        org: Option<String>,
+        /// Where failed events are written, one JSON object per line (default: FILE.failures.ndjson).
+        #[arg(long)]
+        failures: Option<std::path::PathBuf>,
+        /// Events per transaction.
+        #[arg(long, default_value_t = 2000)]
+        batch: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +102,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+        Command::Events(EventsCommand::Import {
+            file,
+            format,
+            org,
+            failures,
+            batch,
+        }) => {
+            let db = connect(&cli.db.database_url, &db_options).await?;
+            let org_id = match org {
+                Some(id) => {
+                    orgs::get(&mut db.read().await?, &id)
+                        .await?
+                        .with_context(|| format!("no organization '{id}'"))?
+                        .id
+                }
+                None => only_org(&db).await?,
+            };
+            let failures = failures.unwrap_or_else(|| crate::import::default_failures_path(&file));
+            let format = format.unwrap_or_else(|| crate::import::Format::guess(&file));
+            let s = crate::import::import(
+                &db,
+                &org_id,
+                &file,
+                format,
+                batch.clamp(1, 50_000),
+                &failures,
+                true,
+            )
+            .await?;
+            db.close().await;
+            println!(
+                "Imported {}: {} records, {} ingested, {} duplicates, {} unmatched (kept until the account exists), {} failed.",
+                file.display(),
+                s.lines,
+                s.ingested,
+                s.duplicates,
+                s.unmatched,
+                s.failed
+            );
+            if s.failed + s.unmatched > 0 {
+                println!("Reasons: {}", failures.display());
+            }
+            Ok(())
+        }
         Command::ApiKeys(cmd) => {
             let db = connect(&cli.db.database_url, &db_options).await?;
             let result = api_keys_command(&db, cmd).await;
@@ -93,6 +161,18 @@ async fn connect(url: &str, options: &DbOptions) -> anyhow::Result<Db> {
         .context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
     Ok(db)
+}
+
+async fn only_org(db: &Db) -> anyhow::Result<String> {
+    only_org_in(&mut db.read().await?).await
+}
+
+async fn only_org_in(c: &mut impl abacus_store::Connection) -> anyhow::Result<String> {
+    match orgs::list(c).await?.as_slice() {
+        [] => bail!("there is no organization yet: start the server once, or pass --new-org NAME"),
+        [only] => Ok(only.id.clone()),
+        _ => bail!("there are several organizations: pass --org ID"),
+    }
 }
 
 async fn api_keys_command(db: &Db, cmd: ApiKeysCommand) -> anyhow::Result<()> {
@@ -117,16 +197,7 @@ async fn api_keys_command(db: &Db, cmd: ApiKeysCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("no organization '{id}'"))?
                         .id
                 }
-                (None, None) => {
-                    let all = orgs::list(&mut tx).await?;
-                    match all.as_slice() {
-                        [] => bail!(
-                            "there is no organization yet: start the server once, or pass --new-org NAME"
-                        ),
-                        [only] => only.id.clone(),
-                        _ => bail!("there are several organizations: pass --org ID"),
-                    }
-                }
+                (None, None) => only_org_in(&mut tx).await?,
             };
             let (record, key) = crate::auth::create_key(&mut tx, &org_id, &name, None).await?;
             tx.commit().await?;

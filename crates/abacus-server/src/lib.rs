@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod extract;
 pub mod idempotency;
+pub mod import;
 pub mod ingest;
 pub mod pagination;
 pub mod problem;

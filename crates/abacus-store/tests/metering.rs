@@ -31,7 +31,12 @@ const HOUR: i64 = 3_600_000_000;
 async fn setup(backend: Backend) -> Option<(TestDb, Db, String)> {
     let t = TestDb::fresh(backend).await?;
     let db = t.migrated().await;
-    let org = orgs::Organization { id: orgs::new_id(), name: "Acme".into(), time_zone: "UTC".into(), created_at: 1 };
+    let org = orgs::Organization {
+        id: orgs::new_id(),
+        name: "Acme".into(),
+        time_zone: "UTC".into(),
+        created_at: 1,
+    };
     let mut tx = db.begin().await.unwrap();
     orgs::insert(&mut tx, &org).await.unwrap();
     tx.commit().await.unwrap();
@@ -46,20 +51,41 @@ async fn customer(db: &Db, org: &str, name: &str, aliases: &[&str]) -> String {
         ..Default::default()
     };
     let mut tx = db.begin().await.unwrap();
-    let c = customers::insert(&mut tx, org, &input.validate(Naming::Snake, &[]).unwrap(), 1).await.unwrap();
+    let c = customers::insert(
+        &mut tx,
+        org,
+        &input.validate(Naming::Snake, &[]).unwrap(),
+        1,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     c.id
 }
 
 fn props(pairs: &[(&str, &str)]) -> Properties {
-    pairs.iter().map(|(k, v)| (k.to_string(), PropValue::Num(v.to_string()))).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), PropValue::Num(v.to_string())))
+        .collect()
 }
 
 fn valid(id: &str, account: &str, ts: i64, p: Properties) -> ValidEvent {
-    ValidEvent { unique_id: id.into(), account: account.into(), event_name: "api".into(), ts, properties: p }
+    ValidEvent {
+        unique_id: id.into(),
+        account: account.into(),
+        event_name: "api".into(),
+        ts,
+        properties: p,
+    }
 }
 
-async fn metric(db: &Db, org: &str, method: &str, field: Option<&str>) -> abacus_core::metering::Metric {
+async fn metric(
+    db: &Db,
+    org: &str,
+    method: &str,
+    field: Option<&str>,
+) -> abacus_core::metering::Metric {
     let draft = MetricDraft {
         name: method.into(),
         event_name: "api".into(),
@@ -77,7 +103,9 @@ async fn metric(db: &Db, org: &str, method: &str, field: Option<&str>) -> abacus
 }
 
 async fn events_insert_dedup_and_list(backend: Backend) {
-    let Some((_t, db, org)) = setup(backend).await else { return };
+    let Some((_t, db, org)) = setup(backend).await else {
+        return;
+    };
     let row = |id: &'static str, customer: Option<&'static str>, ts: i64| NewEvent {
         unique_id: id,
         account: "acct",
@@ -88,109 +116,323 @@ async fn events_insert_dedup_and_list(backend: Backend) {
         properties: "{\"n\":1}",
     };
     let mut tx = db.begin().await.unwrap();
-    let first = events::insert(&mut tx, &org, &[row("a", Some("cust1"), 10), row("b", None, 20)]).await.unwrap();
+    let first = events::insert(
+        &mut tx,
+        &org,
+        &[row("a", Some("cust1"), 10), row("b", None, 20)],
+    )
+    .await
+    .unwrap();
     assert!(matches!(first[0], Stored::New { .. }) && matches!(first[1], Stored::New { .. }));
-    let again = events::insert(&mut tx, &org, &[row("b", None, 20), row("a", None, 99), row("c", None, 30)]).await.unwrap();
+    let again = events::insert(
+        &mut tx,
+        &org,
+        &[row("b", None, 20), row("a", None, 99), row("c", None, 30)],
+    )
+    .await
+    .unwrap();
     assert_eq!(again[0], Stored::Duplicate { matched: false });
-    assert_eq!(again[1], Stored::Duplicate { matched: true }, "the stored copy keeps its customer");
+    assert_eq!(
+        again[1],
+        Stored::Duplicate { matched: true },
+        "the stored copy keeps its customer"
+    );
     assert!(matches!(again[2], Stored::New { .. }));
     tx.commit().await.unwrap();
 
     let mut c = db.read().await.unwrap();
-    let all = events::list(&mut c, &org, &ListFilter::default(), None, 10).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.unique_id.as_str()).collect::<Vec<_>>(), vec!["c", "b", "a"]);
+    let all = events::list(&mut c, &org, &ListFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.unique_id.as_str()).collect::<Vec<_>>(),
+        vec!["c", "b", "a"]
+    );
     assert_eq!(all[2].duplicates, 1);
     assert_eq!(all[2].ts, 10, "a resend never changes the stored event");
-    let page = events::list(&mut c, &org, &ListFilter::default(), Some(all[0].seq), 1).await.unwrap();
+    let page = events::list(&mut c, &org, &ListFilter::default(), Some(all[0].seq), 1)
+        .await
+        .unwrap();
     assert_eq!(page[0].unique_id, "b");
-    let unmatched = ListFilter { unmatched_only: true, ..Default::default() };
-    assert_eq!(events::list(&mut c, &org, &unmatched, None, 10).await.unwrap().len(), 2);
-    let ranged = ListFilter { from: Some(15), to: Some(30), event_name: Some("api".into()), ..Default::default() };
-    assert_eq!(events::list(&mut c, &org, &ranged, None, 10).await.unwrap()[0].unique_id, "b");
-    let by_customer = ListFilter { account: Some("nobody".into()), customer_id: Some("cust1".into()), ..Default::default() };
-    assert_eq!(events::list(&mut c, &org, &by_customer, None, 10).await.unwrap()[0].unique_id, "a");
+    let unmatched = ListFilter {
+        unmatched_only: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        events::list(&mut c, &org, &unmatched, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let ranged = ListFilter {
+        from: Some(15),
+        to: Some(30),
+        event_name: Some("api".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        events::list(&mut c, &org, &ranged, None, 10).await.unwrap()[0].unique_id,
+        "b"
+    );
+    let by_customer = ListFilter {
+        account: Some("nobody".into()),
+        customer_id: Some("cust1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        events::list(&mut c, &org, &by_customer, None, 10)
+            .await
+            .unwrap()[0]
+            .unique_id,
+        "a"
+    );
     // The same unique id in another organization is another event.
-    let other = orgs::Organization { id: orgs::new_id(), name: "Other".into(), time_zone: "UTC".into(), created_at: 1 };
+    let other = orgs::Organization {
+        id: orgs::new_id(),
+        name: "Other".into(),
+        time_zone: "UTC".into(),
+        created_at: 1,
+    };
     drop(c);
     let mut tx = db.begin().await.unwrap();
     orgs::insert(&mut tx, &other).await.unwrap();
-    assert!(matches!(events::insert(&mut tx, &other.id, &[row("a", None, 1)]).await.unwrap()[0], Stored::New { .. }));
+    assert!(matches!(
+        events::insert(&mut tx, &other.id, &[row("a", None, 1)])
+            .await
+            .unwrap()[0],
+        Stored::New { .. }
+    ));
     tx.commit().await.unwrap();
 }
 
 async fn accounts_resolve_and_unmatched_events_are_claimed(backend: Backend) {
-    let Some((_t, db, org)) = setup(backend).await else { return };
+    let Some((_t, db, org)) = setup(backend).await else {
+        return;
+    };
     let acme = customer(&db, &org, "Acme", &["acme", "stripe:1"]).await;
     let mut c = db.read().await.unwrap();
-    let found = events::resolve_accounts(&mut c, &org, &["acme", &acme, "stripe:1", "ghost"]).await.unwrap();
+    let found = events::resolve_accounts(&mut c, &org, &["acme", &acme, "stripe:1", "ghost"])
+        .await
+        .unwrap();
     assert_eq!(found.len(), 3);
     assert!(found.values().all(|v| *v == acme));
     drop(c);
     let m = metric(&db, &org, "sum", Some("v")).await;
     let mut tx = db.begin().await.unwrap();
-    let batch = [valid("g1", "ghost", HOUR, props(&[("v", "2.5")])), valid("g2", "ghost", 2 * HOUR, props(&[("v", "1")]))];
+    let batch = [
+        valid("g1", "ghost", HOUR, props(&[("v", "2.5")])),
+        valid("g2", "ghost", 2 * HOUR, props(&[("v", "1")])),
+    ];
     let refs: Vec<&ValidEvent> = batch.iter().collect();
-    assert_eq!(ingest::ingest(&mut tx, &org, &refs, 0).await.unwrap(), vec![Outcome::Stored { matched: false }; 2]);
+    assert_eq!(
+        ingest::ingest(&mut tx, &org, &refs, 0).await.unwrap(),
+        vec![Outcome::Stored { matched: false }; 2]
+    );
     events::lock_org(&mut tx, &org, true).await.unwrap();
-    let claimed = events::claim_unmatched(&mut tx, &org, &acme, &["ghost".to_string()]).await.unwrap();
+    let claimed = events::claim_unmatched(&mut tx, &org, &acme, &["ghost".to_string()])
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 2);
     let pairs: Vec<(&str, &RawEvent)> = claimed.iter().map(|e| (acme.as_str(), e)).collect();
     usage::record(&mut tx, &org, &pairs).await.unwrap();
-    assert!(events::claim_unmatched(&mut tx, &org, &acme, &["ghost".to_string()]).await.unwrap().is_empty());
+    assert!(
+        events::claim_unmatched(&mut tx, &org, &acme, &["ghost".to_string()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     tx.commit().await.unwrap();
     let mut c = db.read().await.unwrap();
-    let buckets = usage::buckets(&mut c, &org, &m.id, &acme, (0, 10 * HOUR)).await.unwrap();
+    let buckets = usage::buckets(&mut c, &org, &m.id, &acme, (0, 10 * HOUR))
+        .await
+        .unwrap();
     let total: Decimal = buckets.iter().map(|(_, b)| b.sum).sum();
     assert_eq!(total, Decimal::from_str("3.5").unwrap());
 }
 
 async fn metrics_crud_lists_and_diagnostics(backend: Backend) {
-    let Some((_t, db, org)) = setup(backend).await else { return };
+    let Some((_t, db, org)) = setup(backend).await else {
+        return;
+    };
     let sum = metric(&db, &org, "sum", Some("v")).await;
     let count = metric(&db, &org, "count", None).await;
     let mut tx = db.begin().await.unwrap();
-    let renamed = metrics::update(&mut tx, &org, &sum.id, Some("Total"), Some(Some("all of it")), 9).await.unwrap().unwrap();
-    assert_eq!((renamed.name.as_str(), renamed.description.as_deref(), renamed.updated_at), ("Total", Some("all of it"), 9));
-    let kept = metrics::update(&mut tx, &org, &sum.id, None, None, 10).await.unwrap().unwrap();
+    let renamed = metrics::update(
+        &mut tx,
+        &org,
+        &sum.id,
+        Some("Total"),
+        Some(Some("all of it")),
+        9,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (
+            renamed.name.as_str(),
+            renamed.description.as_deref(),
+            renamed.updated_at
+        ),
+        ("Total", Some("all of it"), 9)
+    );
+    let kept = metrics::update(&mut tx, &org, &sum.id, None, None, 10)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.description.as_deref(), Some("all of it"));
-    let cleared = metrics::update(&mut tx, &org, &sum.id, None, Some(None), 11).await.unwrap().unwrap();
+    let cleared = metrics::update(&mut tx, &org, &sum.id, None, Some(None), 11)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(cleared.description, None);
-    assert!(metrics::update(&mut tx, &org, "mtr_none", Some("x"), None, 1).await.unwrap().is_none());
-    metrics::add_diagnostics(&mut tx, &org, &sum.id, Diagnostics { skipped_missing: 2, skipped_non_numeric: 1 }).await.unwrap();
-    metrics::add_diagnostics(&mut tx, &org, &sum.id, Diagnostics { skipped_missing: 1, skipped_non_numeric: 0 }).await.unwrap();
-    let archived = metrics::archive(&mut tx, &org, &count.id, 12).await.unwrap().unwrap();
+    assert!(
+        metrics::update(&mut tx, &org, "mtr_none", Some("x"), None, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    metrics::add_diagnostics(
+        &mut tx,
+        &org,
+        &sum.id,
+        Diagnostics {
+            skipped_missing: 2,
+            skipped_non_numeric: 1,
+        },
+    )
+    .await
+    .unwrap();
+    metrics::add_diagnostics(
+        &mut tx,
+        &org,
+        &sum.id,
+        Diagnostics {
+            skipped_missing: 1,
+            skipped_non_numeric: 0,
+        },
+    )
+    .await
+    .unwrap();
+    let archived = metrics::archive(&mut tx, &org, &count.id, 12)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(archived.archived_at, Some(12));
     tx.commit().await.unwrap();
 
     let mut c = db.read().await.unwrap();
-    assert_eq!(metrics::diagnostics(&mut c, &org, &sum.id).await.unwrap(), Diagnostics { skipped_missing: 3, skipped_non_numeric: 1 });
+    assert_eq!(
+        metrics::diagnostics(&mut c, &org, &sum.id).await.unwrap(),
+        Diagnostics {
+            skipped_missing: 3,
+            skipped_non_numeric: 1
+        }
+    );
     let f = metrics::ListFilter::default();
-    let (live, total) = metrics::list(&mut c, &org, &f, (SortField::CreatedAt, false), 10, 0).await.unwrap();
+    let (live, total) = metrics::list(&mut c, &org, &f, (SortField::CreatedAt, false), 10, 0)
+        .await
+        .unwrap();
     assert_eq!((live.len(), total), (1, 1));
-    let all = metrics::ListFilter { include_archived: true, ..Default::default() };
-    let (both, _) = metrics::list(&mut c, &org, &all, (SortField::Name, true), 10, 0).await.unwrap();
-    assert_eq!(both.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), vec!["count", "Total"]);
-    let by_method = metrics::ListFilter { methods: vec!["count".into()], include_archived: true, ..Default::default() };
-    assert_eq!(metrics::list(&mut c, &org, &by_method, (SortField::EventName, false), 10, 0).await.unwrap().1, 1);
-    let by_field = metrics::ListFilter { fields: vec!["v".into()], event_names: vec!["api".into()], ..Default::default() };
-    assert_eq!(metrics::list(&mut c, &org, &by_field, (SortField::CreatedAt, true), 10, 0).await.unwrap().1, 1);
-    let by_tag = metrics::ListFilter { tag_ids: vec!["tag_x".into()], include_archived: true, ..Default::default() };
-    assert_eq!(metrics::list(&mut c, &org, &by_tag, (SortField::CreatedAt, false), 10, 0).await.unwrap().1, 0);
-    assert_eq!(metrics::for_event_names(&mut c, &org, &["api"]).await.unwrap().len(), 2, "archived metrics keep counting");
-    assert!(metrics::for_event_names(&mut c, &org, &[]).await.unwrap().is_empty());
-    assert!(metrics::get(&mut c, "org_other", &sum.id).await.unwrap().is_none());
+    let all = metrics::ListFilter {
+        include_archived: true,
+        ..Default::default()
+    };
+    let (both, _) = metrics::list(&mut c, &org, &all, (SortField::Name, true), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        both.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        vec!["count", "Total"]
+    );
+    let by_method = metrics::ListFilter {
+        methods: vec!["count".into()],
+        include_archived: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        metrics::list(
+            &mut c,
+            &org,
+            &by_method,
+            (SortField::EventName, false),
+            10,
+            0
+        )
+        .await
+        .unwrap()
+        .1,
+        1
+    );
+    let by_field = metrics::ListFilter {
+        fields: vec!["v".into()],
+        event_names: vec!["api".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        metrics::list(&mut c, &org, &by_field, (SortField::CreatedAt, true), 10, 0)
+            .await
+            .unwrap()
+            .1,
+        1
+    );
+    let by_tag = metrics::ListFilter {
+        tag_ids: vec!["tag_x".into()],
+        include_archived: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        metrics::list(&mut c, &org, &by_tag, (SortField::CreatedAt, false), 10, 0)
+            .await
+            .unwrap()
+            .1,
+        0
+    );
+    assert_eq!(
+        metrics::for_event_names(&mut c, &org, &["api"])
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "archived metrics keep counting"
+    );
+    assert!(
+        metrics::for_event_names(&mut c, &org, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        metrics::get(&mut c, "org_other", &sum.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn ingest_counts_once_and_rollups_merge_exactly(backend: Backend) {
-    let Some((_t, db, org)) = setup(backend).await else { return };
+    let Some((_t, db, org)) = setup(backend).await else {
+        return;
+    };
     let acme = customer(&db, &org, "Acme", &["acme"]).await;
     let sum = metric(&db, &org, "sum", Some("v")).await;
     let latest = metric(&db, &org, "latest", Some("v")).await;
     let uniq = metric(&db, &org, "count_unique", Some("v")).await;
     let batches = [
-        vec![valid("e1", "acme", 10, props(&[("v", "0.1")])), valid("e1", "acme", 10, props(&[("v", "0.1")])), valid("e2", "acme", 20, props(&[("v", "-7.25")]))],
-        vec![valid("e2", "acme", 20, props(&[("v", "-7.25")])), valid("e3", "acme", HOUR + 5, props(&[("v", "0.1")]))],
-        vec![valid("e4", acme.as_str(), 30, props(&[("v", "100")])), valid("e5", "acme", 30, props(&[("w", "1")]))],
+        vec![
+            valid("e1", "acme", 10, props(&[("v", "0.1")])),
+            valid("e1", "acme", 10, props(&[("v", "0.1")])),
+            valid("e2", "acme", 20, props(&[("v", "-7.25")])),
+        ],
+        vec![
+            valid("e2", "acme", 20, props(&[("v", "-7.25")])),
+            valid("e3", "acme", HOUR + 5, props(&[("v", "0.1")])),
+        ],
+        vec![
+            valid("e4", acme.as_str(), 30, props(&[("v", "100")])),
+            valid("e5", "acme", 30, props(&[("w", "1")])),
+        ],
     ];
     let mut outcomes = Vec::new();
     for b in &batches {
@@ -201,40 +443,99 @@ async fn ingest_counts_once_and_rollups_merge_exactly(backend: Backend) {
     }
     let stored = Outcome::Stored { matched: true };
     let dup = Outcome::Duplicate { matched: true };
-    assert_eq!(outcomes, vec![vec![stored, dup, stored], vec![dup, stored], vec![stored, stored]]);
+    assert_eq!(
+        outcomes,
+        vec![
+            vec![stored, dup, stored],
+            vec![dup, stored],
+            vec![stored, stored]
+        ]
+    );
 
     let mut c = db.read().await.unwrap();
-    let buckets: BTreeMap<i64, Bucket> = usage::buckets(&mut c, &org, &sum.id, &acme, (0, 2 * HOUR)).await.unwrap().into_iter().collect();
+    let buckets: BTreeMap<i64, Bucket> =
+        usage::buckets(&mut c, &org, &sum.id, &acme, (0, 2 * HOUR))
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
     let h0 = &buckets[&0];
     assert_eq!((h0.events, h0.values), (4, 3), "e5 matched without a value");
     assert_eq!(h0.sum, Decimal::from_str("92.85").unwrap());
     assert_eq!(h0.min, Some(Decimal::from_str("-7.25").unwrap()));
     assert_eq!(h0.max, Some(Decimal::from(100)));
     assert_eq!(buckets[&HOUR].sum, Decimal::from_str("0.1").unwrap());
-    let l = usage::buckets(&mut c, &org, &latest.id, &acme, (0, HOUR)).await.unwrap();
-    assert_eq!(l[0].1.latest.unwrap().value, Decimal::from(100), "latest: the later timestamp wins");
-    let d = usage::distinct(&mut c, &org, &uniq.id, &acme, (0, 2 * HOUR)).await.unwrap();
+    let l = usage::buckets(&mut c, &org, &latest.id, &acme, (0, HOUR))
+        .await
+        .unwrap();
+    assert_eq!(
+        l[0].1.latest.unwrap().value,
+        Decimal::from(100),
+        "latest: the later timestamp wins"
+    );
+    let d = usage::distinct(&mut c, &org, &uniq.id, &acme, (0, 2 * HOUR))
+        .await
+        .unwrap();
     let mut values: Vec<String> = d.into_iter().map(|(_, v)| v).collect();
     values.sort();
-    assert_eq!(values, vec!["-7.25", "0.1", "0.1", "100"], "one row per value per hour");
-    assert_eq!(metrics::diagnostics(&mut c, &org, &sum.id).await.unwrap().skipped_missing, 1);
-    assert!(usage::buckets(&mut c, &org, &sum.id, &acme, (2 * HOUR, 3 * HOUR)).await.unwrap().is_empty());
+    assert_eq!(
+        values,
+        vec!["-7.25", "0.1", "0.1", "100"],
+        "one row per value per hour"
+    );
+    assert_eq!(
+        metrics::diagnostics(&mut c, &org, &sum.id)
+            .await
+            .unwrap()
+            .skipped_missing,
+        1
+    );
+    assert!(
+        usage::buckets(&mut c, &org, &sum.id, &acme, (2 * HOUR, 3 * HOUR))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn backfill_and_raw_reads(backend: Backend) {
-    let Some((_t, db, org)) = setup(backend).await else { return };
+    let Some((_t, db, org)) = setup(backend).await else {
+        return;
+    };
     let acme = customer(&db, &org, "Acme", &["acme"]).await;
-    let batch: Vec<ValidEvent> = (0..50).map(|i| valid(&format!("b{i}"), "acme", i * HOUR / 10, props(&[("v", "1.01")]))).collect();
+    let batch: Vec<ValidEvent> = (0..50)
+        .map(|i| {
+            valid(
+                &format!("b{i}"),
+                "acme",
+                i * HOUR / 10,
+                props(&[("v", "1.01")]),
+            )
+        })
+        .collect();
     let refs: Vec<&ValidEvent> = batch.iter().collect();
     let mut tx = db.begin().await.unwrap();
     ingest::ingest(&mut tx, &org, &refs, 1).await.unwrap();
     tx.commit().await.unwrap();
     let sum = metric(&db, &org, "sum", Some("v")).await;
     let mut c = db.read().await.unwrap();
-    let buckets = usage::buckets(&mut c, &org, &sum.id, &acme, (0, 10 * HOUR)).await.unwrap();
+    let buckets = usage::buckets(&mut c, &org, &sum.id, &acme, (0, 10 * HOUR))
+        .await
+        .unwrap();
     assert_eq!(buckets.len(), 5);
-    assert_eq!(buckets.iter().map(|(_, b)| b.sum).sum::<Decimal>(), Decimal::from_str("50.50").unwrap());
-    let raw = usage::raw_events(&mut c, &org, &acme, "api", &[(0, HOUR / 2), (4 * HOUR, 10 * HOUR)]).await.unwrap();
+    assert_eq!(
+        buckets.iter().map(|(_, b)| b.sum).sum::<Decimal>(),
+        Decimal::from_str("50.50").unwrap()
+    );
+    let raw = usage::raw_events(
+        &mut c,
+        &org,
+        &acme,
+        "api",
+        &[(0, HOUR / 2), (4 * HOUR, 10 * HOUR)],
+    )
+    .await
+    .unwrap();
     assert_eq!(raw.len(), 5 + 10);
     assert_eq!(raw[0].properties["v"], PropValue::Num("1.01".into()));
 }
@@ -242,11 +543,16 @@ async fn backfill_and_raw_reads(backend: Backend) {
 /// SQLite merges rollup decimals with its registered functions, PostgreSQL with NUMERIC: both
 /// exact beyond what a float can hold.
 async fn decimal_rollups_merge_in_sql(backend: Backend) {
-    let Some((_t, db, org)) = setup(backend).await else { return };
+    let Some((_t, db, org)) = setup(backend).await else {
+        return;
+    };
     let acme = customer(&db, &org, "Acme", &["acme"]).await;
     let sum = metric(&db, &org, "sum", Some("v")).await;
     let min = metric(&db, &org, "min", Some("v")).await;
-    for (i, v) in ["0.1", "0.2", "12345678901234567.0000000001", "-0.3"].iter().enumerate() {
+    for (i, v) in ["0.1", "0.2", "12345678901234567.0000000001", "-0.3"]
+        .iter()
+        .enumerate()
+    {
         let e = [valid(&format!("d{i}"), "acme", 5, props(&[("v", v)]))];
         let refs: Vec<&ValidEvent> = e.iter().collect();
         let mut tx = db.begin().await.unwrap();
@@ -254,9 +560,19 @@ async fn decimal_rollups_merge_in_sql(backend: Backend) {
         tx.commit().await.unwrap();
     }
     let mut c = db.read().await.unwrap();
-    let s = usage::buckets(&mut c, &org, &sum.id, &acme, (0, HOUR)).await.unwrap();
-    assert_eq!(s[0].1.sum, Decimal::from_str("12345678901234567.0000000001").unwrap());
-    let m = usage::buckets(&mut c, &org, &min.id, &acme, (0, HOUR)).await.unwrap();
+    let s = usage::buckets(&mut c, &org, &sum.id, &acme, (0, HOUR))
+        .await
+        .unwrap();
+    assert_eq!(
+        s[0].1.sum,
+        Decimal::from_str("12345678901234567.0000000001").unwrap()
+    );
+    let m = usage::buckets(&mut c, &org, &min.id, &acme, (0, HOUR))
+        .await
+        .unwrap();
     assert_eq!(m[0].1.min, Some(Decimal::from_str("-0.3").unwrap()));
-    assert_eq!(m[0].1.max, Some(Decimal::from_str("12345678901234567.0000000001").unwrap()));
+    assert_eq!(
+        m[0].1.max,
+        Some(Decimal::from_str("12345678901234567.0000000001").unwrap())
+    );
 }

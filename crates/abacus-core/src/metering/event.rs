@@ -67,7 +67,37 @@ pub const V1_NAMES: FieldNames = FieldNames {
     event_name: "eventName",
 };
 
+/// Which spelling of the field names an event arrives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    /// `unique_id`, `account`, `event_name` only.
+    Snake,
+    /// `uniqueId`, `account` or `accountId`, `eventName`; the snake_case names are accepted too.
+    Camel,
+}
+
 impl EventFields {
+    /// Picks the event's fields out of a JSON object.
+    pub fn from_object(mut o: serde_json::Map<String, Value>, spelling: Spelling) -> EventFields {
+        let mut take = |names: &[&str]| names.iter().find_map(|n| o.remove(*n));
+        match spelling {
+            Spelling::Snake => EventFields {
+                unique_id: take(&["unique_id"]),
+                account: take(&["account"]),
+                event_name: take(&["event_name"]),
+                timestamp: take(&["timestamp"]),
+                properties: take(&["properties"]),
+            },
+            Spelling::Camel => EventFields {
+                unique_id: take(&["uniqueId", "unique_id"]),
+                account: take(&["account", "accountId", "account_id"]),
+                event_name: take(&["eventName", "event_name"]),
+                timestamp: take(&["timestamp"]),
+                properties: take(&["properties"]),
+            },
+        }
+    }
+
     /// Validates the event against the server clock `now`.
     pub fn validate(
         self,

@@ -6,7 +6,7 @@
 //! failed, with the reason for each failure (extension).
 
 use abacus_core::metering::event::{
-    EventFields, EventLimits, RejectedEvent, V1_NAMES, V2_NAMES, ValidEvent,
+    EventFields, EventLimits, RejectedEvent, Spelling, V1_NAMES, V2_NAMES, ValidEvent,
 };
 use abacus_core::metering::properties::from_json_text;
 use abacus_core::time::{now_micros, parse_rfc3339};
@@ -16,7 +16,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -121,26 +121,6 @@ fn events_of(body: Value, version: ApiVersion) -> ApiResult<Vec<Value>> {
     Ok(list)
 }
 
-fn fields(mut o: Map<String, Value>, version: ApiVersion) -> EventFields {
-    let mut take = |names: &[&str]| names.iter().find_map(|n| o.remove(*n));
-    match version {
-        ApiVersion::V2 => EventFields {
-            unique_id: take(&["unique_id"]),
-            account: take(&["account"]),
-            event_name: take(&["event_name"]),
-            timestamp: take(&["timestamp"]),
-            properties: take(&["properties"]),
-        },
-        ApiVersion::V1 => EventFields {
-            unique_id: take(&["uniqueId", "unique_id"]),
-            account: take(&["account", "accountId", "account_id"]),
-            event_name: take(&["eventName", "event_name"]),
-            timestamp: take(&["timestamp"]),
-            properties: take(&["properties"]),
-        },
-    }
-}
-
 /// Ingest up to 100 usage events.
 #[utoipa::path(post, path = "/events", tag = "events", request_body = IngestEventsRequest,
     responses((status = 200, body = IngestEventsResponse, description = "Per-event results; v1 answers in camelCase (`uniqueId`)"),
@@ -151,18 +131,20 @@ async fn ingest_events(
     version: ApiVersion,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    let (names, limits) = match version {
+    let (names, limits, spelling) = match version {
         ApiVersion::V2 => (
             V2_NAMES,
             EventLimits {
                 max_unique_id_len: 72,
             },
+            Spelling::Snake,
         ),
         ApiVersion::V1 => (
             V1_NAMES,
             EventLimits {
                 max_unique_id_len: 255,
             },
+            Spelling::Camel,
         ),
     };
     let now = now_micros();
@@ -175,7 +157,7 @@ async fn ingest_events(
     let mut valid: Vec<ValidEvent> = Vec::new();
     for item in events_of(body, version)? {
         let judged = match item {
-            Value::Object(o) => fields(o, version).validate(names, limits, now),
+            Value::Object(o) => EventFields::from_object(o, spelling).validate(names, limits, now),
             _ => Err(RejectedEvent {
                 unique_id: None,
                 code: "not_an_object",

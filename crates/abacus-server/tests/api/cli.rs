@@ -11,7 +11,8 @@ use tokio::process::{Child, Command};
 
 on_both_backends!(
     migrate_and_manage_keys,
-    serve_bootstraps_and_stops_gracefully
+    serve_bootstraps_and_stops_gracefully,
+    import_is_exactly_once
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_abacus");
@@ -183,4 +184,68 @@ async fn serve_bootstraps_and_stops_gracefully(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 200);
     stop(child).await;
+}
+
+async fn import_is_exactly_once(backend: Backend) {
+    use serde_json::json;
+    let Some(app) = crate::harness::TestApp::spawn(backend).await else {
+        return;
+    };
+    app.customer("Acme", &["acme"]).await;
+    let calls = app.metric(json!({"name": "Calls", "event_name": "call", "aggregation": {"method": "sum", "field": "n"}})).await;
+    let dir = std::env::temp_dir().join(format!("abacus-import-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ndjson = String::new();
+    for i in 0..2500 {
+        let account = if i % 500 == 0 { "later" } else { "acme" };
+        ndjson.push_str(&format!(
+            "{{\"unique_id\":\"n{i}\",\"account\":\"{account}\",\"event_name\":\"call\",\"timestamp\":\"2026-11-02T10:00:00Z\",\"properties\":{{\"n\":\"0.5\"}}}}\n"
+        ));
+    }
+    ndjson.push_str("{\"unique_id\":\"n0\",\"account\":\"acme\",\"event_name\":\"call\"}\n");
+    ndjson.push_str("this is not json\n\n");
+    ndjson.push_str("{\"uniqueId\":\"camel\",\"accountId\":\"acme\",\"eventName\":\"call\",\"timestamp\":\"2026-11-02T10:00:00Z\",\"properties\":{\"n\":1}}\n");
+    let file = dir.join("events.ndjson");
+    std::fs::write(&file, ndjson).unwrap();
+    let args = ["events", "import", file.to_str().unwrap(), "--batch", "700"];
+    let (ok, out) = abacus(&app.db_url, &args).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("2503 records, 2496 ingested, 1 duplicates, 5 unmatched"),
+        "{out}"
+    );
+    assert!(out.contains("1 failed"), "{out}");
+    let failures = std::fs::read_to_string(dir.join("events.ndjson.failures.ndjson")).unwrap();
+    assert_eq!(failures.lines().count(), 6, "{failures}");
+    assert!(
+        failures.contains("malformed_line") && failures.contains("unknown_account"),
+        "{failures}"
+    );
+    let (from, to) = ("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z");
+    assert_eq!(app.usage("acme", &calls, from, to).await, "1248.5");
+
+    // Again: everything is a duplicate, nothing counts twice.
+    let (ok, out) = abacus(&app.db_url, &args).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("0 ingested, 2502 duplicates"), "{out}");
+    assert_eq!(app.usage("acme", &calls, from, to).await, "1248.5");
+
+    // CSV with a properties column; the unmatched events count once their customer appears.
+    let csv = "unique_id,account,event_name,timestamp,properties\n\
+               c1,acme,call,2026-11-03T00:00:00Z,\"{\"\"n\"\": 2}\"\n\
+               c2,acme,call,2026-11-03T00:00:00Z,\n\
+               c3,acme,call,2026-11-03T00:00:00Z,{broken\n";
+    let csv_file = dir.join("events.csv");
+    std::fs::write(&csv_file, csv).unwrap();
+    let (ok, out) = abacus(
+        &app.db_url,
+        &["events", "import", csv_file.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains("3 records, 2 ingested, 0 duplicates, 0 unmatched (kept until the account exists), 1 failed"), "{out}");
+    app.customer("Later", &["later"]).await;
+    assert_eq!(app.usage("later", &calls, from, to).await, "2.5");
+    assert_eq!(app.usage("acme", &calls, from, to).await, "1250.5");
+    let _ = std::fs::remove_dir_all(dir);
 }

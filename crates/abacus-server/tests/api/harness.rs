@@ -17,6 +17,8 @@ pub struct TestApp {
     pub key: String,
     pub state: AppState,
     pub http: reqwest::Client,
+    /// The database the server runs on, for tools that open it themselves.
+    pub db_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     _db: TestDb,
@@ -98,6 +100,7 @@ impl TestApp {
             key,
             state,
             http: reqwest::Client::new(),
+            db_url: db.url.clone(),
             shutdown: Some(tx),
             server: Some(server),
             _db: db,
