@@ -185,6 +185,12 @@ async fn openapi_and_reference_page(backend: Backend) {
         ("/customers", &["get", "post"]),
         ("/customers/lookup", &["get"]),
         ("/customers/{id}", &["get", "patch", "delete"]),
+        ("/customers/{id}/usage", &["get"]),
+        ("/accounts/{id}/usage", &["get"]),
+        ("/events", &["get", "post"]),
+        ("/metrics", &["get", "post"]),
+        ("/metrics/{id}", &["get", "patch"]),
+        ("/metrics/{id}/archive", &["post"]),
     ];
     for (path, methods) in expected {
         let ops = paths
