@@ -55,7 +55,8 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
-                .pragma("temp_store", "memory");
+                .pragma("temp_store", "memory")
+                .pragma("wal_autocheckpoint", "10000");
             let file = options.get_filename();
             if file.as_os_str().is_empty() || file == Path::new(":memory:") {
                 return Err(StoreError::Config(

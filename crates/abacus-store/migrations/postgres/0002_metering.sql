@@ -35,7 +35,7 @@ CREATE TABLE events (
     duplicates   INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX events_dedup ON events (org_id, unique_id);
-CREATE INDEX events_by_customer ON events (org_id, customer_id, event_name, ts);
+CREATE INDEX events_by_customer ON events (customer_id, event_name, ts);
 CREATE INDEX events_unmatched ON events (org_id, account) WHERE customer_id IS NULL;
 
 -- One row per (metric, customer, UTC hour) holding that hour's aggregate; NUMERIC arithmetic in
