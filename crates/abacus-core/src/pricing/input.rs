@@ -297,8 +297,8 @@ pub struct MatrixPriceCellInput {
 pub struct DiscountInput {
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
-    /// `percentage` or `fixed`.
-    #[serde(rename = "type")]
+    /// `percentage` or `fixed`. Bundle prices (the SDK's `Discount`) spell it `discount_type`.
+    #[serde(rename = "type", alias = "discount_type")]
     pub kind: String,
     /// `fixed` or `monthly_rolling`.
     pub duration_type: String,
