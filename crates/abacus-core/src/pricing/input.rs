@@ -108,8 +108,8 @@ pub type GraduatedTieredPricingModelInput = TieredPricingModelInput;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricingTierInput {
     pub min_units: i64,
-    /// `null` is the open top tier.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `null` is the open top tier (written out as `null`, so a stored price reads back as sent).
+    #[serde(default)]
     pub max_units: Option<i64>,
     #[serde(
         default,
@@ -145,7 +145,8 @@ pub type GraduatedPercentagePricingModelInput = PercentagePricingModelInput;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PercentageTierInput {
     pub min_units: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `null` is the open top tier.
+    #[serde(default)]
     pub max_units: Option<i64>,
     #[serde(
         default,

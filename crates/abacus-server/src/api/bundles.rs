@@ -127,6 +127,18 @@ pub fn price_response(
     }
     doc.entry("charge_on_contract_start")
         .or_insert(Value::Bool(false));
+    // The SDK's `FixedPricingModel` carries the computed `total` (units × price per unit),
+    // rounded to the currency's minor units when the bundle has a currency.
+    if let Some(m) = &price.fixed_pricing_model
+        && let Some(Value::Object(fixed)) = doc.get_mut("fixed_pricing_model")
+        && let Some(total) = m.price_per_unit.checked_mul(m.units.into())
+    {
+        let total = match currency.and_then(|c| abacus_core::currency::Currency::parse(c).ok()) {
+            Some(c) => abacus_core::money::round(total, c),
+            None => total.normalize(),
+        };
+        fixed.insert("total".into(), json!(total.to_string()));
+    }
     let mut head = Map::new();
     head.insert("id".into(), json!(id));
     head.insert("product_id".into(), json!(product_id));
