@@ -268,7 +268,7 @@ async fn product_lifecycle(backend: Backend) {
     both.sort_by_key(|p| p.created_at);
     assert_eq!(both, vec![api.clone(), setup_fee.clone()]);
     assert!(
-        products::by_ids(&mut c, &other, &[api.id.clone()])
+        products::by_ids(&mut c, &other, std::slice::from_ref(&api.id))
             .await
             .unwrap()
             .is_empty()
@@ -322,7 +322,7 @@ async fn product_lifecycle(backend: Backend) {
             .is_none()
     );
     assert!(
-        products::by_ids(&mut c, &org, &[api.id.clone()])
+        products::by_ids(&mut c, &org, std::slice::from_ref(&api.id))
             .await
             .unwrap()
             .is_empty()
