@@ -191,6 +191,10 @@ async fn previews_agree_with_the_pricing_guide(backend: Backend) {
         let r = preview(prepaid.clone(), "USD", json!({"quantity": q})).await;
         assert_eq!(total(&r), expected, "prepaid at {q}");
     }
+    let mut bigger_block = prepaid.clone();
+    bigger_block["prepaid_tiered_pricing_model"]["prepaid_units"] = json!(15000);
+    let r = preview(bigger_block, "USD", json!({"quantity": "20000"})).await;
+    assert_eq!(total(&r), "180.00", "a block of 15,000 spans two tiers");
     let r = preview(prepaid, "USD", json!({"quantity": "12000"})).await;
     let kinds: Vec<&str> = r["lines"]
         .as_array()
