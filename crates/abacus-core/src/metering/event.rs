@@ -119,10 +119,10 @@ fn properties(v: Option<Value>) -> Result<Properties, String> {
         if key.is_empty() || key.len() > MAX_KEY_LEN {
             return Err(format!("property names must be 1 to {MAX_KEY_LEN} bytes"));
         }
-        if let Value::String(s) = &value {
-            if s.chars().count() > MAX_STRING_VALUE_LEN {
-                return Err(format!("property '{key}' is longer than {MAX_STRING_VALUE_LEN} characters"));
-            }
+        if let Value::String(s) = &value
+            && s.chars().count() > MAX_STRING_VALUE_LEN
+        {
+            return Err(format!("property '{key}' is longer than {MAX_STRING_VALUE_LEN} characters"));
         }
         let k = kind(&value);
         let scalar = scalar(value).ok_or_else(|| {

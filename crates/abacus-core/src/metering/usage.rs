@@ -91,17 +91,17 @@ pub fn compute(
     let mut acc = vec![Bucket::default(); windows.len()];
     let mut sets: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); windows.len()];
     for (start, bucket) in buckets {
-        if plan.in_hours(*start) {
-            if let Some(w) = window_of(windows, *start) {
-                acc[w].merge(bucket)?;
-            }
+        if plan.in_hours(*start)
+            && let Some(w) = window_of(windows, *start)
+        {
+            acc[w].merge(bucket)?;
         }
     }
     for (start, value) in distinct {
-        if plan.in_hours(*start) {
-            if let Some(w) = window_of(windows, *start) {
-                sets[w].insert(value);
-            }
+        if plan.in_hours(*start)
+            && let Some(w) = window_of(windows, *start)
+        {
+            sets[w].insert(value);
         }
     }
     let contributions: Vec<(usize, &RawEvent, Contribution)> = raw
@@ -182,8 +182,11 @@ mod tests {
         }
     }
 
+    /// The hourly buckets and the distinct values per hour.
+    type Rollups = (Vec<(Micros, Bucket)>, Vec<(Micros, String)>);
+
     /// Builds the rollups the store would hold for these events.
-    fn rollups(m: &Metric, events: &[RawEvent]) -> (Vec<(Micros, Bucket)>, Vec<(Micros, String)>) {
+    fn rollups(m: &Metric, events: &[RawEvent]) -> Rollups {
         let mut buckets: BTreeMap<Micros, Bucket> = BTreeMap::new();
         let mut distinct: BTreeSet<(Micros, String)> = BTreeSet::new();
         for e in events {

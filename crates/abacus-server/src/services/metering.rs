@@ -38,10 +38,10 @@ pub async fn update(
     name: Option<String>,
     description: Option<Option<String>>,
 ) -> ApiResult<(Metric, Diagnostics)> {
-    if let Some(n) = &name {
-        if n.trim().is_empty() || n.chars().count() > 255 {
-            return Err(ApiError::invalid_field("name", "must be 1 to 255 characters"));
-        }
+    if let Some(n) = &name
+        && (n.trim().is_empty() || n.chars().count() > 255)
+    {
+        return Err(ApiError::invalid_field("name", "must be 1 to 255 characters"));
     }
     if description.as_ref().and_then(|d| d.as_ref()).is_some_and(|d| d.chars().count() > 2000) {
         return Err(ApiError::invalid_field("description", "must be at most 2000 characters"));
