@@ -20,7 +20,10 @@ const DAY: Micros = 86_400_000_000;
 const BATCH: u64 = 100;
 
 fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().pool_max_idle_per_host(connections).timeout(Duration::from_secs(120)).build()?)
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .timeout(Duration::from_secs(120))
+        .build()?)
 }
 
 async fn post(http: &reqwest::Client, url: String, body: String) -> anyhow::Result<Value> {
@@ -39,7 +42,11 @@ async fn post(http: &reqwest::Client, url: String, body: String) -> anyhow::Resu
 }
 
 /// Customers `cust-0..n` and two metrics over `api_call` events: a sum of `tokens` and a count.
-async fn setup(http: &reqwest::Client, base: &str, customers: usize) -> anyhow::Result<(String, String)> {
+async fn setup(
+    http: &reqwest::Client,
+    base: &str,
+    customers: usize,
+) -> anyhow::Result<(String, String)> {
     let created = futures::future::join_all((0..customers).map(|i| {
         post(http, format!("{base}/customers"), json!({"name": format!("Customer {i}"), "currency": "USD", "aliases": [format!("cust-{i}")]}).to_string())
     }))
@@ -48,15 +55,28 @@ async fn setup(http: &reqwest::Client, base: &str, customers: usize) -> anyhow::
         c?;
     }
     let sum = post(http, format!("{base}/metrics"), json!({"name": "Tokens", "event_name": "api_call", "aggregation": {"method": "sum", "field": "tokens"}}).to_string()).await?;
-    let count = post(http, format!("{base}/metrics"), json!({"name": "Calls", "event_name": "api_call", "aggregation": {"method": "count"}}).to_string()).await?;
-    Ok((sum["id"].as_str().unwrap().to_string(), count["id"].as_str().unwrap().to_string()))
+    let count = post(
+        http,
+        format!("{base}/metrics"),
+        json!({"name": "Calls", "event_name": "api_call", "aggregation": {"method": "count"}})
+            .to_string(),
+    )
+    .await?;
+    Ok((
+        sum["id"].as_str().unwrap().to_string(),
+        count["id"].as_str().unwrap().to_string(),
+    ))
 }
 
 /// Event `n` of a run: which customer, when, how many tokens. Deterministic, so the expected
 /// totals are known.
 fn event(n: u64, customers: usize, now: Micros, spread: Micros) -> (usize, Micros, u64) {
     let h = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    ((h % customers as u64) as usize, now - ((h >> 16) as i64).rem_euclid(spread), h % 1000)
+    (
+        (h % customers as u64) as usize,
+        now - ((h >> 16) as i64).rem_euclid(spread),
+        h % 1000,
+    )
 }
 
 fn batch_body(run: &str, b: u64, customers: usize, now: Micros) -> String {
@@ -88,8 +108,16 @@ fn report_latency(label: &str, h: &Histogram<u64>) {
     );
 }
 
-pub async fn ingest(backend: Backend, total: u64, connections: usize, customers: usize, ceiling: bool) -> anyhow::Result<()> {
-    println!("== ingest over HTTP: {backend:?}, {total} events in batches of {BATCH}, {connections} connections, {customers} customers");
+pub async fn ingest(
+    backend: Backend,
+    total: u64,
+    connections: usize,
+    customers: usize,
+    ceiling: bool,
+) -> anyhow::Result<()> {
+    println!(
+        "== ingest over HTTP: {backend:?}, {total} events in batches of {BATCH}, {connections} connections, {customers} customers"
+    );
     let server = Server::start(backend).await?;
     let http = client(connections)?;
     let (_sum, count_metric) = setup(&http, &server.base, customers).await?;
@@ -100,7 +128,12 @@ pub async fn ingest(backend: Backend, total: u64, connections: usize, customers:
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
         .map(|_| {
-            let (http, next, run, url) = (http.clone(), next.clone(), run.clone(), format!("{}/events", server.base));
+            let (http, next, run, url) = (
+                http.clone(),
+                next.clone(),
+                run.clone(),
+                format!("{}/events", server.base),
+            );
             tokio::spawn(async move {
                 let mut h = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
                 loop {
@@ -112,7 +145,10 @@ pub async fn ingest(backend: Backend, total: u64, connections: usize, customers:
                     let t = Instant::now();
                     let v = post(&http, url.clone(), body).await?;
                     h.record(t.elapsed().as_micros() as u64).ok();
-                    ensure!(v["ingested"].as_array().map(Vec::len) == Some(BATCH as usize), "batch {b}: {v}");
+                    ensure!(
+                        v["ingested"].as_array().map(Vec::len) == Some(BATCH as usize),
+                        "batch {b}: {v}"
+                    );
                 }
             })
         })
@@ -123,25 +159,49 @@ pub async fn ingest(backend: Backend, total: u64, connections: usize, customers:
     }
     let elapsed = started.elapsed();
     let rss = server.peak_rss_mib();
-    println!("  {:.0} events/s sustained ({} events in {:.1} s)", (batches * BATCH) as f64 / elapsed.as_secs_f64(), batches * BATCH, elapsed.as_secs_f64());
+    println!(
+        "  {:.0} events/s sustained ({} events in {:.1} s)",
+        (batches * BATCH) as f64 / elapsed.as_secs_f64(),
+        batches * BATCH,
+        elapsed.as_secs_f64()
+    );
     report_latency("request latency (100 events)", &hist);
     println!("  server peak RSS: {rss:.0} MiB");
 
     // Exactly once: resend a slice of batches, then the per-customer counts must add up to the
     // number of distinct events.
     for b in 0..10.min(batches) {
-        let v = post(&http, format!("{}/events", server.base), batch_body(&run, b, customers, now)).await?;
-        ensure!(v["duplicates"].as_array().map(Vec::len) == Some(BATCH as usize), "resends are duplicates: {v}");
+        let v = post(
+            &http,
+            format!("{}/events", server.base),
+            batch_body(&run, b, customers, now),
+        )
+        .await?;
+        ensure!(
+            v["duplicates"].as_array().map(Vec::len) == Some(BATCH as usize),
+            "resends are duplicates: {v}"
+        );
     }
     let mut counted = 0u64;
     let (from, to) = (format_micros(now - 31 * DAY), format_micros(now + 1));
     for c in 0..customers {
-        let url = format!("{}/customers/cust-{c}/usage?metric_id={count_metric}&from={from}&to={to}", server.base);
+        let url = format!(
+            "{}/customers/cust-{c}/usage?metric_id={count_metric}&from={from}&to={to}",
+            server.base
+        );
         let v: Value = http.get(url).bearer_auth(KEY).send().await?.json().await?;
         counted += v["value"].as_str().context("usage value")?.parse::<u64>()?;
     }
-    println!("  exactly once: {counted} counted for {} distinct events sent (plus {} resent)", batches * BATCH, 10.min(batches) * BATCH);
-    ensure!(counted == batches * BATCH, "counted {counted} != {}", batches * BATCH);
+    println!(
+        "  exactly once: {counted} counted for {} distinct events sent (plus {} resent)",
+        batches * BATCH,
+        10.min(batches) * BATCH
+    );
+    ensure!(
+        counted == batches * BATCH,
+        "counted {counted} != {}",
+        batches * BATCH
+    );
     drop(server.stop().await);
 
     if ceiling {
@@ -166,7 +226,13 @@ async fn direct(backend: Backend, total: u64, customers: usize) -> anyhow::Resul
         let mut properties = Properties::new();
         properties.insert("tokens".into(), PropValue::Num(tokens.to_string()));
         properties.insert("region".into(), PropValue::Str("eu-west-1".into()));
-        ValidEvent { unique_id: format!("{run}-{n}"), account: format!("cust-{c}"), event_name: "api_call".into(), ts, properties }
+        ValidEvent {
+            unique_id: format!("{run}-{n}"),
+            account: format!("cust-{c}"),
+            event_name: "api_call".into(),
+            ts,
+            properties,
+        }
     };
     let chunk = 10_000u64;
     let started = Instant::now();
@@ -180,16 +246,29 @@ async fn direct(backend: Backend, total: u64, customers: usize) -> anyhow::Resul
         n += chunk;
     }
     let e = started.elapsed().as_secs_f64();
-    println!("  ceiling, store ingest path (dedup + attribution + rollups), batches of {chunk}: {:.0} events/s", total as f64 / e);
+    println!(
+        "  ceiling, store ingest path (dedup + attribution + rollups), batches of {chunk}: {:.0} events/s",
+        total as f64 / e
+    );
 
     let started = Instant::now();
     let mut n = 0;
     while n < total {
         let props = r#"{"region":"eu-west-1","tokens":1}"#;
-        let ids: Vec<String> = (n..(n + chunk).min(total)).map(|i| format!("raw-{i}")).collect();
+        let ids: Vec<String> = (n..(n + chunk).min(total))
+            .map(|i| format!("raw-{i}"))
+            .collect();
         let rows: Vec<events::NewEvent<'_>> = ids
             .iter()
-            .map(|id| events::NewEvent { unique_id: id, account: "cust-0", customer_id: None, event_name: "raw", ts: now, received_at: now, properties: props })
+            .map(|id| events::NewEvent {
+                unique_id: id,
+                account: "cust-0",
+                customer_id: None,
+                event_name: "raw",
+                ts: now,
+                received_at: now,
+                properties: props,
+            })
             .collect();
         let mut tx = db.begin().await?;
         events::insert(&mut tx, &org, &rows).await?;
@@ -197,14 +276,24 @@ async fn direct(backend: Backend, total: u64, customers: usize) -> anyhow::Resul
         n += chunk;
     }
     let e = started.elapsed().as_secs_f64();
-    println!("  ceiling, bare deduplicating inserts, batches of {chunk}: {:.0} events/s", total as f64 / e);
+    println!(
+        "  ceiling, bare deduplicating inserts, batches of {chunk}: {:.0} events/s",
+        total as f64 / e
+    );
     db.close().await;
     drop(testdb);
     Ok(())
 }
 
-pub async fn usage(backend: Backend, total: u64, customers: usize, queries: usize) -> anyhow::Result<()> {
-    println!("== usage query latency: {backend:?}, {total} events over 12 months, {customers} customers, {queries} queries");
+pub async fn usage(
+    backend: Backend,
+    total: u64,
+    customers: usize,
+    queries: usize,
+) -> anyhow::Result<()> {
+    println!(
+        "== usage query latency: {backend:?}, {total} events over 12 months, {customers} customers, {queries} queries"
+    );
     let server = Server::start(backend).await?;
     let http = client(4)?;
     let (sum_metric, _) = setup(&http, &server.base, customers).await?;
@@ -220,7 +309,13 @@ pub async fn usage(backend: Backend, total: u64, customers: usize, queries: usiz
                 let (c, ts, tokens) = event(n, customers, now, 365 * DAY);
                 let mut properties = Properties::new();
                 properties.insert("tokens".into(), PropValue::Num(tokens.to_string()));
-                ValidEvent { unique_id: format!("u-{n}"), account: format!("cust-{c}"), event_name: "api_call".into(), ts, properties }
+                ValidEvent {
+                    unique_id: format!("u-{n}"),
+                    account: format!("cust-{c}"),
+                    event_name: "api_call".into(),
+                    ts,
+                    properties,
+                }
             })
             .collect();
         let refs: Vec<&ValidEvent> = batch.iter().collect();
@@ -229,10 +324,16 @@ pub async fn usage(backend: Backend, total: u64, customers: usize, queries: usiz
         tx.commit().await?;
         n += chunk;
         if n % 1_000_000 == 0 {
-            println!("  loaded {n} events ({:.0} s)", started.elapsed().as_secs_f64());
+            println!(
+                "  loaded {n} events ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
-    println!("  loaded {total} events in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "  loaded {total} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     db.close().await;
 
     // One calendar month: the last complete one.
@@ -241,12 +342,16 @@ pub async fn usage(backend: Backend, total: u64, customers: usize, queries: usiz
         format!("{}-01T00:00:00Z", &s[..7])
     };
     let to = month_start(now);
-    let from = month_start(abacus_core::time::parse_rfc3339(&to).map_err(anyhow::Error::msg)? - DAY);
+    let from =
+        month_start(abacus_core::time::parse_rfc3339(&to).map_err(anyhow::Error::msg)? - DAY);
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     for q in 0..(queries + 200) {
         let c = rng.random_range(0..customers);
-        let url = format!("{}/customers/cust-{c}/usage?metric_id={sum_metric}&from={from}&to={to}", server.base);
+        let url = format!(
+            "{}/customers/cust-{c}/usage?metric_id={sum_metric}&from={from}&to={to}",
+            server.base
+        );
         let t = Instant::now();
         let r = http.get(url).bearer_auth(KEY).send().await?;
         if !r.status().is_success() {

@@ -15,7 +15,10 @@ use abacus_store::Backend;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "abacus-bench", about = "Abacus benchmarks: throughput, latency and memory, printed")]
+#[command(
+    name = "abacus-bench",
+    about = "Abacus benchmarks: throughput, latency and memory, printed"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,15 +72,24 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         match cli.command {
-            Command::Ingest { backend, events, connections, customers, ceiling } => {
-                load::ingest(backend.into(), events, connections, customers, ceiling).await
-            }
-            Command::Usage { backend, events, customers, queries } => {
-                load::usage(backend.into(), events, customers, queries).await
-            }
+            Command::Ingest {
+                backend,
+                events,
+                connections,
+                customers,
+                ceiling,
+            } => load::ingest(backend.into(), events, connections, customers, ceiling).await,
+            Command::Usage {
+                backend,
+                events,
+                customers,
+                queries,
+            } => load::usage(backend.into(), events, customers, queries).await,
         }
     })
 }

@@ -20,16 +20,24 @@ pub struct Server {
 
 fn binary() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
-    let path = me.parent().context("the bench binary has a directory")?.join("abacus");
+    let path = me
+        .parent()
+        .context("the bench binary has a directory")?
+        .join("abacus");
     if !path.exists() {
-        bail!("{} is missing: build it with `cargo build --release -p abacus-server`", path.display());
+        bail!(
+            "{} is missing: build it with `cargo build --release -p abacus-server`",
+            path.display()
+        );
     }
     Ok(path)
 }
 
 impl Server {
     pub async fn start(backend: Backend) -> anyhow::Result<Server> {
-        let db = TestDb::fresh(backend).await.context("PostgreSQL needs ABACUS_TEST_POSTGRES_URL")?;
+        let db = TestDb::fresh(backend)
+            .await
+            .context("PostgreSQL needs ABACUS_TEST_POSTGRES_URL")?;
         Self::start_on(db).await
     }
 
@@ -62,7 +70,8 @@ impl Server {
 
     /// Peak resident memory of the server so far (VmHWM), in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))

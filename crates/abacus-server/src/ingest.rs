@@ -72,9 +72,18 @@ impl Ingestor {
     /// Stores one request's events; returns once they are committed.
     pub async fn submit(&self, org_id: &str, events: Vec<ValidEvent>) -> StoreResult<Vec<Outcome>> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { org_id: org_id.to_string(), events, reply };
-        self.queue.send(job).await.map_err(|_| StoreError::Config("the ingestion queue is closed".into()))?;
-        answer.await.map_err(|_| StoreError::Config("the ingestion writer stopped".into()))?
+        let job = Job {
+            org_id: org_id.to_string(),
+            events,
+            reply,
+        };
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Config("the ingestion queue is closed".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Config("the ingestion writer stopped".into()))?
     }
 }
 
@@ -88,11 +97,15 @@ async fn write(db: &Db, jobs: Vec<Job>) {
                 }
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, jobs = jobs.len(), "combined ingest failed; retrying each job alone"),
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = jobs.len(), "combined ingest failed; retrying each job alone")
+            }
         }
     }
     for job in jobs {
-        let result = write_together(db, std::slice::from_ref(&job)).await.map(|mut r| r.pop().expect("one result"));
+        let result = write_together(db, std::slice::from_ref(&job))
+            .await
+            .map(|mut r| r.pop().expect("one result"));
         let _ = job.reply.send(result);
     }
 }
@@ -108,8 +121,13 @@ async fn write_together(db: &Db, jobs: &[Job]) -> StoreResult<Vec<Vec<Outcome>>>
     let mut results: Vec<Vec<Outcome>> = vec![Vec::new(); jobs.len()];
     let mut tx = db.begin().await?;
     for (org, members) in by_org {
-        let events: Vec<&ValidEvent> = members.iter().flat_map(|i| jobs[*i].events.iter()).collect();
-        let mut outcomes = ingest::ingest(&mut tx, org, &events, received_at).await?.into_iter();
+        let events: Vec<&ValidEvent> = members
+            .iter()
+            .flat_map(|i| jobs[*i].events.iter())
+            .collect();
+        let mut outcomes = ingest::ingest(&mut tx, org, &events, received_at)
+            .await?
+            .into_iter();
         for i in members {
             results[i] = outcomes.by_ref().take(jobs[i].events.len()).collect();
         }

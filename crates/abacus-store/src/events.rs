@@ -61,7 +61,11 @@ const CHUNK: usize = 500;
 
 /// Stores events whose unique ids are distinct within the slice. Returns one outcome per event,
 /// in order.
-pub async fn insert(c: &mut impl Connection, org_id: &str, events: &[NewEvent<'_>]) -> StoreResult<Vec<Stored>> {
+pub async fn insert(
+    c: &mut impl Connection,
+    org_id: &str,
+    events: &[NewEvent<'_>],
+) -> StoreResult<Vec<Stored>> {
     let mut returned: HashMap<String, Returned> = HashMap::with_capacity(events.len());
     for chunk in events.chunks(CHUNK) {
         let rows: Vec<Returned> = match c.conn() {
@@ -110,8 +114,13 @@ pub async fn insert(c: &mut impl Connection, org_id: &str, events: &[NewEvent<'_
         .iter()
         .map(|ev| match returned.get(ev.unique_id) {
             Some(r) if r.duplicates == 0 => Ok(Stored::New { seq: r.seq }),
-            Some(r) => Ok(Stored::Duplicate { matched: r.customer_id.is_some() }),
-            None => Err(StoreError::Corrupt(format!("no outcome for event '{}'", ev.unique_id))),
+            Some(r) => Ok(Stored::Duplicate {
+                matched: r.customer_id.is_some(),
+            }),
+            None => Err(StoreError::Corrupt(format!(
+                "no outcome for event '{}'",
+                ev.unique_id
+            ))),
         })
         .collect()
 }
@@ -128,8 +137,14 @@ pub async fn resolve_accounts(
     }
     // Ids win over aliases: they are looked up last and overwrite.
     for (sql, column) in [
-        ("SELECT alias, customer_id FROM customer_aliases WHERE org_id = ", "alias"),
-        ("SELECT id, id FROM customers WHERE deleted_at IS NULL AND org_id = ", "id"),
+        (
+            "SELECT alias, customer_id FROM customer_aliases WHERE org_id = ",
+            "alias",
+        ),
+        (
+            "SELECT id, id FROM customers WHERE deleted_at IS NULL AND org_id = ",
+            "id",
+        ),
     ] {
         let rows: Vec<(String, String)> = on!(c, e => {
             let mut q = QueryBuilder::new(sql);
@@ -171,8 +186,14 @@ pub async fn claim_unmatched(
 }
 
 fn raw((seq, ts, event_name, properties): (i64, Micros, String, String)) -> StoreResult<RawEvent> {
-    let properties = from_json_text(&properties).map_err(|e| StoreError::Corrupt(format!("event {seq} properties: {e}")))?;
-    Ok(RawEvent { seq, ts, event_name, properties })
+    let properties = from_json_text(&properties)
+        .map_err(|e| StoreError::Corrupt(format!("event {seq} properties: {e}")))?;
+    Ok(RawEvent {
+        seq,
+        ts,
+        event_name,
+        properties,
+    })
 }
 
 /// A customer's events of one name in the half-open time ranges.
@@ -283,8 +304,15 @@ fn org_lock_key(org_id: &str) -> i64 {
 /// the ingestion that would have counted it. PostgreSQL only: SQLite has a single writer already.
 pub async fn lock_org(c: &mut impl Connection, org_id: &str, exclusive: bool) -> StoreResult<()> {
     if let Conn::Postgres(e) = c.conn() {
-        let sql = if exclusive { "SELECT pg_advisory_xact_lock($1)" } else { "SELECT pg_advisory_xact_lock_shared($1)" };
-        sqlx::query(sql).bind(org_lock_key(org_id)).execute(e).await?;
+        let sql = if exclusive {
+            "SELECT pg_advisory_xact_lock($1)"
+        } else {
+            "SELECT pg_advisory_xact_lock_shared($1)"
+        };
+        sqlx::query(sql)
+            .bind(org_lock_key(org_id))
+            .execute(e)
+            .await?;
     }
     Ok(())
 }

@@ -21,11 +21,17 @@ pub enum Outcome {
 
 /// Stores a batch of one organization's events and counts the new ones in every metric's
 /// rollups. Run it in a write transaction: it commits or fails as a whole.
-pub async fn ingest(c: &mut impl Connection, org_id: &str, batch: &[&ValidEvent], received_at: Micros) -> StoreResult<Vec<Outcome>> {
+pub async fn ingest(
+    c: &mut impl Connection,
+    org_id: &str,
+    batch: &[&ValidEvent],
+    received_at: Micros,
+) -> StoreResult<Vec<Outcome>> {
     events::lock_org(c, org_id, false).await?;
 
     // The first occurrence of a unique id in the batch is the one stored.
-    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(batch.len());
+    let mut first: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(batch.len());
     let mut unique: Vec<usize> = Vec::with_capacity(batch.len());
     for (i, e) in batch.iter().enumerate() {
         if let std::collections::hash_map::Entry::Vacant(v) = first.entry(e.unique_id.as_str()) {
@@ -41,7 +47,10 @@ pub async fn ingest(c: &mut impl Connection, org_id: &str, batch: &[&ValidEvent]
     accounts.dedup();
     let customers = events::resolve_accounts(c, org_id, &accounts).await?;
 
-    let properties: Vec<String> = unique.iter().map(|i| to_json_text(&batch[*i].properties)).collect();
+    let properties: Vec<String> = unique
+        .iter()
+        .map(|i| to_json_text(&batch[*i].properties))
+        .collect();
     let rows: Vec<NewEvent<'_>> = unique
         .iter()
         .zip(&properties)
@@ -64,12 +73,21 @@ pub async fn ingest(c: &mut impl Connection, org_id: &str, batch: &[&ValidEvent]
     let mut fresh: Vec<(&str, RawEvent)> = Vec::new();
     for ((i, row), result) in unique.iter().zip(&rows).zip(&stored) {
         match result {
-            Stored::Duplicate { matched } => outcomes[*i] = Outcome::Duplicate { matched: *matched },
+            Stored::Duplicate { matched } => {
+                outcomes[*i] = Outcome::Duplicate { matched: *matched }
+            }
             Stored::New { seq } => {
-                outcomes[*i] = Outcome::Stored { matched: row.customer_id.is_some() };
+                outcomes[*i] = Outcome::Stored {
+                    matched: row.customer_id.is_some(),
+                };
                 if let Some(customer) = row.customer_id {
                     let e = batch[*i];
-                    let raw = RawEvent { seq: *seq, ts: e.ts, event_name: e.event_name.clone(), properties: e.properties.clone() };
+                    let raw = RawEvent {
+                        seq: *seq,
+                        ts: e.ts,
+                        event_name: e.event_name.clone(),
+                        properties: e.properties.clone(),
+                    };
                     fresh.push((customer, raw));
                 }
             }
@@ -80,7 +98,9 @@ pub async fn ingest(c: &mut impl Connection, org_id: &str, batch: &[&ValidEvent]
         let f = first[e.unique_id.as_str()];
         if f != i {
             outcomes[i] = match outcomes[f] {
-                Outcome::Stored { matched } | Outcome::Duplicate { matched } => Outcome::Duplicate { matched },
+                Outcome::Stored { matched } | Outcome::Duplicate { matched } => {
+                    Outcome::Duplicate { matched }
+                }
             };
         }
     }

@@ -1,7 +1,9 @@
 //! Billable metrics.
 
 use abacus_core::ids;
-use abacus_core::metering::metric::{Aggregation, AggregationMethod, FilterGroup, Metric, MetricSpec};
+use abacus_core::metering::metric::{
+    Aggregation, AggregationMethod, FilterGroup, Metric, MetricSpec,
+};
 use abacus_core::time::Micros;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, QueryBuilder};
@@ -32,14 +34,18 @@ impl TryFrom<Row> for Metric {
     type Error = StoreError;
 
     fn try_from(r: Row) -> StoreResult<Metric> {
-        let method = AggregationMethod::parse(&r.aggregation_method)
-            .ok_or_else(|| StoreError::Corrupt(format!("aggregation method '{}'", r.aggregation_method)))?;
+        let method = AggregationMethod::parse(&r.aggregation_method).ok_or_else(|| {
+            StoreError::Corrupt(format!("aggregation method '{}'", r.aggregation_method))
+        })?;
         Ok(Metric {
             id: r.id,
             name: r.name,
             description: r.description,
             event_name: r.event_name,
-            aggregation: Aggregation { method, field: r.aggregation_field },
+            aggregation: Aggregation {
+                method,
+                field: r.aggregation_field,
+            },
             filter_groups: r.filter_groups.0,
             tag_ids: r.tag_ids.0,
             created_at: r.created_at,
@@ -60,7 +66,12 @@ pub fn new_id() -> String {
     ids::prefixed_id("mtr")
 }
 
-pub async fn insert(c: &mut impl Connection, org_id: &str, spec: &MetricSpec, now: Micros) -> StoreResult<Metric> {
+pub async fn insert(
+    c: &mut impl Connection,
+    org_id: &str,
+    spec: &MetricSpec,
+    now: Micros,
+) -> StoreResult<Metric> {
     let id = new_id();
     on!(c, e => sqlx::query(
         "INSERT INTO metrics (id, org_id, name, description, event_name, aggregation_method, aggregation_field,
@@ -70,7 +81,9 @@ pub async fn insert(c: &mut impl Connection, org_id: &str, spec: &MetricSpec, no
         .bind(spec.aggregation.method.as_str()).bind(&spec.aggregation.field)
         .bind(Json(&spec.filter_groups)).bind(Json(&spec.tag_ids)).bind(now)
         .execute(e).await.map(|r| r.rows_affected()))?;
-    get(c, org_id, &id).await?.ok_or_else(|| StoreError::Corrupt(format!("metric {id} vanished after insert")))
+    get(c, org_id, &id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("metric {id} vanished after insert")))
 }
 
 pub async fn get(c: &mut impl Connection, org_id: &str, id: &str) -> StoreResult<Option<Metric>> {
@@ -79,7 +92,11 @@ pub async fn get(c: &mut impl Connection, org_id: &str, id: &str) -> StoreResult
     row.map(Metric::try_from).transpose()
 }
 
-pub async fn diagnostics(c: &mut impl Connection, org_id: &str, id: &str) -> StoreResult<Diagnostics> {
+pub async fn diagnostics(
+    c: &mut impl Connection,
+    org_id: &str,
+    id: &str,
+) -> StoreResult<Diagnostics> {
     let d: Option<Diagnostics> = on!(c, e => sqlx::query_as(
         "SELECT skipped_missing, skipped_non_numeric FROM metrics WHERE org_id = $1 AND id = $2")
         .bind(org_id).bind(id).fetch_optional(e).await)?;
@@ -122,7 +139,11 @@ pub async fn list(
         if !f.include_archived {
             q.push(" AND archived_at IS NULL");
         }
-        for (column, values) in [("event_name", &f.event_names), ("aggregation_method", &f.methods), ("aggregation_field", &f.fields)] {
+        for (column, values) in [
+            ("event_name", &f.event_names),
+            ("aggregation_method", &f.methods),
+            ("aggregation_field", &f.fields),
+        ] {
             if values.is_empty() {
                 continue;
             }
@@ -138,8 +159,15 @@ pub async fn list(
             let mut sep = q.separated(" OR ");
             sep.push_unseparated(" AND (");
             for t in &f.tag_ids {
-                let pattern = format!("%\"{}\"%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-                sep.push("CAST(tag_ids AS TEXT) LIKE ").push_bind_unseparated(pattern.as_str()).push_unseparated(" ESCAPE '\\'");
+                let pattern = format!(
+                    "%\"{}\"%",
+                    t.replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                );
+                sep.push("CAST(tag_ids AS TEXT) LIKE ")
+                    .push_bind_unseparated(pattern.as_str())
+                    .push_unseparated(" ESCAPE '\\'");
             }
             sep.push_unseparated(")");
         }
@@ -163,12 +191,21 @@ pub async fn list(
         conditions(&mut q, org_id, filter);
         q.build_query_scalar().fetch_one(e).await
     })?;
-    Ok((rows.into_iter().map(Metric::try_from).collect::<StoreResult<_>>()?, total))
+    Ok((
+        rows.into_iter()
+            .map(Metric::try_from)
+            .collect::<StoreResult<_>>()?,
+        total,
+    ))
 }
 
 /// The metrics that events with these names may count for (archived metrics keep counting, so
 /// their history stays exact).
-pub async fn for_event_names(c: &mut impl Connection, org_id: &str, names: &[&str]) -> StoreResult<Vec<Metric>> {
+pub async fn for_event_names(
+    c: &mut impl Connection,
+    org_id: &str,
+    names: &[&str],
+) -> StoreResult<Vec<Metric>> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
@@ -207,7 +244,12 @@ pub async fn update(
 }
 
 /// Archives a metric: it leaves lists and cannot be priced anew, but keeps its usage.
-pub async fn archive(c: &mut impl Connection, org_id: &str, id: &str, now: Micros) -> StoreResult<Option<Metric>> {
+pub async fn archive(
+    c: &mut impl Connection,
+    org_id: &str,
+    id: &str,
+    now: Micros,
+) -> StoreResult<Option<Metric>> {
     on!(c, e => sqlx::query(
         "UPDATE metrics SET archived_at = COALESCE(archived_at, $3), updated_at = $3 WHERE org_id = $1 AND id = $2")
         .bind(org_id).bind(id).bind(now).execute(e).await.map(|r| r.rows_affected()))?;
@@ -215,7 +257,12 @@ pub async fn archive(c: &mut impl Connection, org_id: &str, id: &str, now: Micro
 }
 
 /// Adds skipped-event counts to a metric's diagnostics.
-pub async fn add_diagnostics(c: &mut impl Connection, org_id: &str, id: &str, d: Diagnostics) -> StoreResult<()> {
+pub async fn add_diagnostics(
+    c: &mut impl Connection,
+    org_id: &str,
+    id: &str,
+    d: Diagnostics,
+) -> StoreResult<()> {
     if d == Diagnostics::default() {
         return Ok(());
     }

@@ -33,7 +33,8 @@ struct BucketRow {
 }
 
 fn dec(s: &str) -> StoreResult<Decimal> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("decimal '{s}' in usage rollups")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("decimal '{s}' in usage rollups")))
 }
 
 impl BucketRow {
@@ -82,7 +83,8 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
                 let mut q = QueryBuilder::new(format!(
                     "SELECT metric_id, customer_id, {SQLITE_BUCKET_COLUMNS} FROM usage_buckets WHERE org_id = "
                 ));
-                q.push_bind(org_id).push(" AND (metric_id, customer_id, bucket) IN (VALUES ");
+                q.push_bind(org_id)
+                    .push(" AND (metric_id, customer_id, bucket) IN (VALUES ");
                 let mut sep = q.separated(", ");
                 for (k, _) in chunk {
                     sep.push("(")
@@ -97,11 +99,19 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
                 let stored: Vec<KeyedBucketRow> = q.build_query_as().fetch_all(&mut *e).await?;
                 let mut merged: BTreeMap<BucketKey, Bucket> = BTreeMap::new();
                 for row in stored {
-                    let key = BucketKey { metric_id: row.metric_id, customer_id: row.customer_id, hour: row.row.bucket };
+                    let key = BucketKey {
+                        metric_id: row.metric_id,
+                        customer_id: row.customer_id,
+                        hour: row.row.bucket,
+                    };
                     merged.insert(key, row.row.into_bucket()?.1);
                 }
                 for (k, delta) in chunk {
-                    merged.entry((*k).clone()).or_default().merge(delta).map_err(|o| StoreError::Corrupt(o.to_string()))?;
+                    merged
+                        .entry((*k).clone())
+                        .or_default()
+                        .merge(delta)
+                        .map_err(|o| StoreError::Corrupt(o.to_string()))?;
                 }
                 let s = |d: Option<Decimal>| d.map(|d| d.to_string());
                 let mut q = QueryBuilder::new(
@@ -135,7 +145,10 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
             let rows: Vec<(&BucketKey, &Bucket)> = deltas.buckets.iter().collect();
             for chunk in rows.chunks(1000) {
                 let text = |f: fn(&Bucket) -> Option<Decimal>| {
-                    chunk.iter().map(|(_, b)| f(b).map(|d| d.to_string())).collect::<Vec<Option<String>>>()
+                    chunk
+                        .iter()
+                        .map(|(_, b)| f(b).map(|d| d.to_string()))
+                        .collect::<Vec<Option<String>>>()
                 };
                 sqlx::query(
                     "INSERT INTO usage_buckets AS u (org_id, metric_id, customer_id, bucket, event_count, value_count, value_sum,
@@ -185,8 +198,16 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
         })?;
     }
     for (metric_id, s) in &deltas.skipped {
-        metrics::add_diagnostics(c, org_id, metric_id, Diagnostics { skipped_missing: s.missing, skipped_non_numeric: s.non_numeric })
-            .await?;
+        metrics::add_diagnostics(
+            c,
+            org_id,
+            metric_id,
+            Diagnostics {
+                skipped_missing: s.missing,
+                skipped_non_numeric: s.non_numeric,
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -194,7 +215,11 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
 const CHUNK: usize = 500;
 
 /// Counts newly attributed events in the rollups of every metric of their names.
-pub async fn record(c: &mut impl Connection, org_id: &str, events: &[(&str, &RawEvent)]) -> StoreResult<()> {
+pub async fn record(
+    c: &mut impl Connection,
+    org_id: &str,
+    events: &[(&str, &RawEvent)],
+) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -207,11 +232,22 @@ pub async fn record(c: &mut impl Connection, org_id: &str, events: &[(&str, &Raw
     }
     let by_name: BTreeMap<&str, Vec<Metric>> = names
         .iter()
-        .map(|n| (*n, metrics.iter().filter(|m| m.event_name == *n).cloned().collect()))
+        .map(|n| {
+            (
+                *n,
+                metrics
+                    .iter()
+                    .filter(|m| m.event_name == *n)
+                    .cloned()
+                    .collect(),
+            )
+        })
         .collect();
     let mut deltas = Deltas::default();
     for (customer, event) in events {
-        deltas.add(&by_name[event.event_name.as_str()], customer, event).map_err(|o| StoreError::Corrupt(o.to_string()))?;
+        deltas
+            .add(&by_name[event.event_name.as_str()], customer, event)
+            .map_err(|o| StoreError::Corrupt(o.to_string()))?;
     }
     apply(c, org_id, &deltas).await
 }
@@ -221,7 +257,9 @@ pub async fn backfill(c: &mut impl Connection, org_id: &str, metric: &Metric) ->
     let mut deltas = Deltas::default();
     let metrics = std::slice::from_ref(metric);
     events::scan_attributed(c, org_id, &metric.event_name, |customer, event| {
-        deltas.add(metrics, &customer, &event).map_err(|o| StoreError::Corrupt(o.to_string()))
+        deltas
+            .add(metrics, &customer, &event)
+            .map_err(|o| StoreError::Corrupt(o.to_string()))
     })
     .await?;
     apply(c, org_id, &deltas).await

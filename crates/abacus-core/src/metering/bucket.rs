@@ -47,7 +47,10 @@ impl Bucket {
                 };
                 self.merge(&one)?;
             }
-            Contribution::Counted | Contribution::Distinct(_) | Contribution::MissingField | Contribution::NonNumeric => {
+            Contribution::Counted
+            | Contribution::Distinct(_)
+            | Contribution::MissingField
+            | Contribution::NonNumeric => {
                 self.events = self.events.checked_add(1).ok_or(Overflow)?;
             }
         }
@@ -91,11 +94,20 @@ fn average(sum: Decimal, n: i64) -> Decimal {
         return Decimal::ZERO;
     }
     sum.checked_div(Decimal::from(n))
-        .map(|d| d.round_dp_with_strategy(AVERAGE_SCALE, rust_decimal::RoundingStrategy::MidpointNearestEven))
+        .map(|d| {
+            d.round_dp_with_strategy(
+                AVERAGE_SCALE,
+                rust_decimal::RoundingStrategy::MidpointNearestEven,
+            )
+        })
         .unwrap_or_default()
 }
 
-fn pick(a: Option<Decimal>, b: Option<Decimal>, keep_a: impl Fn(Decimal, Decimal) -> bool) -> Option<Decimal> {
+fn pick(
+    a: Option<Decimal>,
+    b: Option<Decimal>,
+    keep_a: impl Fn(Decimal, Decimal) -> bool,
+) -> Option<Decimal> {
     match (a, b) {
         (Some(x), Some(y)) => Some(if keep_a(x, y) { x } else { y }),
         (x, y) => x.or(y),
@@ -123,8 +135,14 @@ mod tests {
         assert_eq!(b.value(AggregationMethod::Min, 0), d("-1"));
         assert_eq!(b.value(AggregationMethod::Max, 0), d("4"));
         assert_eq!(b.value(AggregationMethod::Latest, 0), d("-1"));
-        assert_eq!(b.value(AggregationMethod::Average, 0).to_string(), "1.833333333333");
-        assert_eq!(Bucket::default().value(AggregationMethod::Average, 0), Decimal::ZERO);
+        assert_eq!(
+            b.value(AggregationMethod::Average, 0).to_string(),
+            "1.833333333333"
+        );
+        assert_eq!(
+            Bucket::default().value(AggregationMethod::Average, 0),
+            Decimal::ZERO
+        );
     }
 
     #[test]
@@ -143,7 +161,10 @@ mod tests {
 
     #[test]
     fn overflow_is_an_error() {
-        let mut b = Bucket { sum: Decimal::MAX, ..Default::default() };
+        let mut b = Bucket {
+            sum: Decimal::MAX,
+            ..Default::default()
+        };
         assert_eq!(b.add(&Contribution::Value(d("1")), 0, 0), Err(Overflow));
     }
 }

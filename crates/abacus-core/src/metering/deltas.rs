@@ -39,20 +39,36 @@ impl Deltas {
     }
 
     /// Adds one event of `customer_id` to every metric in `metrics` that counts it.
-    pub fn add(&mut self, metrics: &[Metric], customer_id: &str, event: &RawEvent) -> Result<(), Overflow> {
+    pub fn add(
+        &mut self,
+        metrics: &[Metric],
+        customer_id: &str,
+        event: &RawEvent,
+    ) -> Result<(), Overflow> {
         for m in metrics {
             let c = m.contribution(&event.event_name, &event.properties);
             match c {
                 Contribution::Excluded => continue,
-                Contribution::MissingField => self.skipped.entry(m.id.clone()).or_default().missing += 1,
-                Contribution::NonNumeric => self.skipped.entry(m.id.clone()).or_default().non_numeric += 1,
+                Contribution::MissingField => {
+                    self.skipped.entry(m.id.clone()).or_default().missing += 1
+                }
+                Contribution::NonNumeric => {
+                    self.skipped.entry(m.id.clone()).or_default().non_numeric += 1
+                }
                 _ => {}
             }
-            let key = BucketKey { metric_id: m.id.clone(), customer_id: customer_id.to_string(), hour: hour_floor(event.ts) };
+            let key = BucketKey {
+                metric_id: m.id.clone(),
+                customer_id: customer_id.to_string(),
+                hour: hour_floor(event.ts),
+            };
             if let Contribution::Distinct(v) = &c {
                 self.distinct.insert((key.clone(), v.clone()));
             }
-            self.buckets.entry(key).or_default().add(&c, event.ts, event.seq)?;
+            self.buckets
+                .entry(key)
+                .or_default()
+                .add(&c, event.ts, event.seq)?;
         }
         Ok(())
     }
@@ -71,7 +87,10 @@ mod tests {
             name: id.into(),
             description: None,
             event_name: "e".into(),
-            aggregation: Aggregation { method, field: Some("v".into()) },
+            aggregation: Aggregation {
+                method,
+                field: Some("v".into()),
+            },
             filter_groups: vec![],
             tag_ids: vec![],
             created_at: 0,
@@ -82,25 +101,49 @@ mod tests {
 
     #[test]
     fn groups_by_metric_customer_and_hour() {
-        let metrics = vec![metric("sum", AggregationMethod::Sum), metric("uniq", AggregationMethod::CountUnique)];
+        let metrics = vec![
+            metric("sum", AggregationMethod::Sum),
+            metric("uniq", AggregationMethod::CountUnique),
+        ];
         let ev = |seq, ts, v: Option<&str>| {
             let mut properties = Properties::new();
             if let Some(v) = v {
                 properties.insert("v".into(), PropValue::Str(v.into()));
             }
-            RawEvent { seq, ts, event_name: "e".into(), properties }
+            RawEvent {
+                seq,
+                ts,
+                event_name: "e".into(),
+                properties,
+            }
         };
         let mut d = Deltas::default();
         d.add(&metrics, "c1", &ev(1, 10, Some("2"))).unwrap();
         d.add(&metrics, "c1", &ev(2, 20, Some("3"))).unwrap();
         d.add(&metrics, "c1", &ev(3, HOUR + 1, Some("x"))).unwrap();
         d.add(&metrics, "c2", &ev(4, 5, None)).unwrap();
-        let key = |m: &str, c: &str, h| BucketKey { metric_id: m.into(), customer_id: c.into(), hour: h };
+        let key = |m: &str, c: &str, h| BucketKey {
+            metric_id: m.into(),
+            customer_id: c.into(),
+            hour: h,
+        };
         assert_eq!(d.buckets[&key("sum", "c1", 0)].sum, 5.into());
         assert_eq!(d.buckets[&key("sum", "c1", HOUR)].events, 1);
         assert_eq!(d.buckets[&key("sum", "c1", HOUR)].values, 0);
         assert_eq!(d.distinct.len(), 3);
-        assert_eq!(d.skipped["sum"], Skipped { missing: 1, non_numeric: 1 });
-        assert_eq!(d.skipped["uniq"], Skipped { missing: 1, non_numeric: 0 });
+        assert_eq!(
+            d.skipped["sum"],
+            Skipped {
+                missing: 1,
+                non_numeric: 1
+            }
+        );
+        assert_eq!(
+            d.skipped["uniq"],
+            Skipped {
+                missing: 1,
+                non_numeric: 0
+            }
+        );
     }
 }

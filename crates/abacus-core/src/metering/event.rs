@@ -56,25 +56,46 @@ pub struct FieldNames {
     pub event_name: &'static str,
 }
 
-pub const V2_NAMES: FieldNames = FieldNames { unique_id: "unique_id", account: "account", event_name: "event_name" };
-pub const V1_NAMES: FieldNames = FieldNames { unique_id: "uniqueId", account: "account", event_name: "eventName" };
+pub const V2_NAMES: FieldNames = FieldNames {
+    unique_id: "unique_id",
+    account: "account",
+    event_name: "event_name",
+};
+pub const V1_NAMES: FieldNames = FieldNames {
+    unique_id: "uniqueId",
+    account: "account",
+    event_name: "eventName",
+};
 
 impl EventFields {
     /// Validates the event against the server clock `now`.
-    pub fn validate(self, names: FieldNames, limits: EventLimits, now: Micros) -> Result<ValidEvent, RejectedEvent> {
+    pub fn validate(
+        self,
+        names: FieldNames,
+        limits: EventLimits,
+        now: Micros,
+    ) -> Result<ValidEvent, RejectedEvent> {
         let unique_id = match &self.unique_id {
             Some(Value::String(s)) => Some(s.clone()),
             _ => None,
         };
-        let reject = |code: &'static str, reason: String| RejectedEvent { unique_id: unique_id.clone(), code, reason };
+        let reject = |code: &'static str, reason: String| RejectedEvent {
+            unique_id: unique_id.clone(),
+            code,
+            reason,
+        };
 
-        let unique = text_field(self.unique_id, names.unique_id, limits.max_unique_id_len).map_err(|r| reject("invalid_unique_id", r))?;
-        let account = text_field(self.account, names.account, MAX_NAME_LEN).map_err(|r| reject("invalid_account", r))?;
-        let event_name = text_field(self.event_name, names.event_name, MAX_NAME_LEN).map_err(|r| reject("invalid_event_name", r))?;
+        let unique = text_field(self.unique_id, names.unique_id, limits.max_unique_id_len)
+            .map_err(|r| reject("invalid_unique_id", r))?;
+        let account = text_field(self.account, names.account, MAX_NAME_LEN)
+            .map_err(|r| reject("invalid_account", r))?;
+        let event_name = text_field(self.event_name, names.event_name, MAX_NAME_LEN)
+            .map_err(|r| reject("invalid_event_name", r))?;
         let ts = match self.timestamp {
             None | Some(Value::Null) => now,
             Some(Value::String(s)) => {
-                let ts = parse_rfc3339(&s).map_err(|e| reject("invalid_timestamp", format!("timestamp '{s}': {e}")))?;
+                let ts = parse_rfc3339(&s)
+                    .map_err(|e| reject("invalid_timestamp", format!("timestamp '{s}': {e}")))?;
                 if ts > now + MAX_FUTURE_MICROS {
                     return Err(reject(
                         "future_timestamp",
@@ -82,16 +103,29 @@ impl EventFields {
                     ));
                 }
                 if ts < 0 {
-                    return Err(reject("invalid_timestamp", format!("timestamp '{s}' is before 1970")));
+                    return Err(reject(
+                        "invalid_timestamp",
+                        format!("timestamp '{s}' is before 1970"),
+                    ));
                 }
                 ts
             }
             Some(other) => {
-                return Err(reject("invalid_timestamp", format!("timestamp must be an RFC 3339 string, not {}", kind(&other))));
+                return Err(reject(
+                    "invalid_timestamp",
+                    format!("timestamp must be an RFC 3339 string, not {}", kind(&other)),
+                ));
             }
         };
-        let properties = properties(self.properties).map_err(|r| reject("invalid_properties", r))?;
-        Ok(ValidEvent { unique_id: unique, account, event_name, ts, properties })
+        let properties =
+            properties(self.properties).map_err(|r| reject("invalid_properties", r))?;
+        Ok(ValidEvent {
+            unique_id: unique,
+            account,
+            event_name,
+            ts,
+            properties,
+        })
     }
 }
 
@@ -99,7 +133,9 @@ fn text_field(v: Option<Value>, name: &str, max: usize) -> Result<String, String
     match v {
         None | Some(Value::Null) => Err(format!("{name} is required")),
         Some(Value::String(s)) if s.trim().is_empty() => Err(format!("{name} must not be empty")),
-        Some(Value::String(s)) if s.chars().count() > max => Err(format!("{name} must be at most {max} characters")),
+        Some(Value::String(s)) if s.chars().count() > max => {
+            Err(format!("{name} must be at most {max} characters"))
+        }
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(format!("{name} must be a string, not {}", kind(&other))),
     }
@@ -109,10 +145,18 @@ fn properties(v: Option<Value>) -> Result<Properties, String> {
     let map = match v {
         None | Some(Value::Null) => return Ok(Properties::new()),
         Some(Value::Object(map)) => map,
-        Some(other) => return Err(format!("properties must be an object, not {}", kind(&other))),
+        Some(other) => {
+            return Err(format!(
+                "properties must be an object, not {}",
+                kind(&other)
+            ));
+        }
     };
     if map.len() > MAX_PROPERTIES {
-        return Err(format!("properties may hold at most {MAX_PROPERTIES} entries, not {}", map.len()));
+        return Err(format!(
+            "properties may hold at most {MAX_PROPERTIES} entries, not {}",
+            map.len()
+        ));
     }
     let mut out = Properties::new();
     for (key, value) in map {
@@ -122,11 +166,15 @@ fn properties(v: Option<Value>) -> Result<Properties, String> {
         if let Value::String(s) = &value
             && s.chars().count() > MAX_STRING_VALUE_LEN
         {
-            return Err(format!("property '{key}' is longer than {MAX_STRING_VALUE_LEN} characters"));
+            return Err(format!(
+                "property '{key}' is longer than {MAX_STRING_VALUE_LEN} characters"
+            ));
         }
         let k = kind(&value);
         let scalar = scalar(value).ok_or_else(|| {
-            format!("property '{key}' is {k}; values must be strings, numbers or booleans (no nesting)")
+            format!(
+                "property '{key}' is {k}; values must be strings, numbers or booleans (no nesting)"
+            )
         })?;
         out.insert(key, scalar);
     }
@@ -152,7 +200,9 @@ mod tests {
     use crate::metering::PropValue;
 
     const NOW: Micros = 1_700_000_000_000_000;
-    const LIMITS: EventLimits = EventLimits { max_unique_id_len: 72 };
+    const LIMITS: EventLimits = EventLimits {
+        max_unique_id_len: 72,
+    };
 
     fn fields(v: Value) -> EventFields {
         let get = |k: &str| v.get(k).cloned();
@@ -177,7 +227,8 @@ mod tests {
         assert_eq!(e.ts, NOW);
         assert_eq!(e.properties["tokens"], PropValue::Num("12.5".into()));
         assert_eq!(e.properties["cached"], PropValue::Bool(false));
-        let defaulted = check(json!({"unique_id": "u2", "account": "a", "event_name": "e"})).unwrap();
+        let defaulted =
+            check(json!({"unique_id": "u2", "account": "a", "event_name": "e"})).unwrap();
         assert_eq!(defaulted.ts, NOW, "timestamp defaults to receipt");
         assert!(defaulted.properties.is_empty());
     }
@@ -190,23 +241,45 @@ mod tests {
             b[k] = v;
             b
         };
-        let many: serde_json::Map<String, Value> = (0..51).map(|i| (format!("p{i}"), json!(i))).collect();
+        let many: serde_json::Map<String, Value> =
+            (0..51).map(|i| (format!("p{i}"), json!(i))).collect();
         let cases = [
-            (json!({"account": "a", "event_name": "e"}), "invalid_unique_id"),
-            (with("unique_id", json!("x".repeat(73))), "invalid_unique_id"),
+            (
+                json!({"account": "a", "event_name": "e"}),
+                "invalid_unique_id",
+            ),
+            (
+                with("unique_id", json!("x".repeat(73))),
+                "invalid_unique_id",
+            ),
             (with("unique_id", json!(7)), "invalid_unique_id"),
             (with("account", json!("")), "invalid_account"),
             (with("account", Value::Null), "invalid_account"),
             (with("event_name", json!(["e"])), "invalid_event_name"),
             (with("timestamp", json!("yesterday")), "invalid_timestamp"),
             (with("timestamp", json!(1700000000)), "invalid_timestamp"),
-            (with("timestamp", json!("2023-11-14T22:20:00.000001Z")), "future_timestamp"),
-            (with("properties", json!({"nested": {"a": 1}})), "invalid_properties"),
-            (with("properties", json!({"list": [1]})), "invalid_properties"),
+            (
+                with("timestamp", json!("2023-11-14T22:20:00.000001Z")),
+                "future_timestamp",
+            ),
+            (
+                with("properties", json!({"nested": {"a": 1}})),
+                "invalid_properties",
+            ),
+            (
+                with("properties", json!({"list": [1]})),
+                "invalid_properties",
+            ),
             (with("properties", json!({"n": null})), "invalid_properties"),
             (with("properties", json!("flat")), "invalid_properties"),
-            (with("properties", Value::Object(many)), "invalid_properties"),
-            (with("properties", json!({"long": "x".repeat(1025)})), "invalid_properties"),
+            (
+                with("properties", Value::Object(many)),
+                "invalid_properties",
+            ),
+            (
+                with("properties", json!({"long": "x".repeat(1025)})),
+                "invalid_properties",
+            ),
         ];
         for (event, code) in cases {
             let err = check(event.clone()).unwrap_err();
@@ -215,8 +288,13 @@ mod tests {
         // Exactly five minutes ahead is still fine.
         assert!(check(with("timestamp", json!("2023-11-14T22:18:20Z"))).is_ok());
         // The v1 limit is longer.
-        let v1 = fields(with("unique_id", json!("x".repeat(255))))
-            .validate(V1_NAMES, EventLimits { max_unique_id_len: 255 }, NOW);
+        let v1 = fields(with("unique_id", json!("x".repeat(255)))).validate(
+            V1_NAMES,
+            EventLimits {
+                max_unique_id_len: 255,
+            },
+            NOW,
+        );
         assert!(v1.is_ok());
     }
 }

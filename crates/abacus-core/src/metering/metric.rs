@@ -13,7 +13,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::metering::properties::{Properties, PropValue, parse_decimal};
+use crate::metering::properties::{PropValue, Properties, parse_decimal};
 use crate::time::Micros;
 use crate::validation::{FieldError, Naming, Validation};
 
@@ -206,19 +206,29 @@ impl MetricDraft {
         if self.event_name.trim().is_empty() || self.event_name.chars().count() > 255 {
             v.push(f("event_name"), "must be 1 to 255 characters");
         }
-        if self.description.as_ref().is_some_and(|d| d.chars().count() > 2000) {
+        if self
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 2000)
+        {
             v.push("description", "must be at most 2000 characters");
         }
         let method = AggregationMethod::parse(&self.method);
         if method.is_none() {
             let all: Vec<&str> = AggregationMethod::ALL.iter().map(|m| m.as_str()).collect();
-            v.push("aggregation.method", format!("'{}' is not one of: {}", self.method, all.join(", ")));
+            v.push(
+                "aggregation.method",
+                format!("'{}' is not one of: {}", self.method, all.join(", ")),
+            );
         }
         let field = self.field.filter(|s| !s.trim().is_empty());
         let field = match method {
             Some(AggregationMethod::Count) => None,
             Some(m) if field.is_none() => {
-                v.push("aggregation.field", format!("is required for '{}'", m.as_str()));
+                v.push(
+                    "aggregation.field",
+                    format!("is required for '{}'", m.as_str()),
+                );
                 None
             }
             _ => field,
@@ -227,7 +237,10 @@ impl MetricDraft {
             v.push("aggregation.field", "must be at most 128 characters");
         }
         if self.filter_groups.len() > MAX_GROUPS {
-            v.push(f("filter_groups"), format!("at most {MAX_GROUPS} groups are allowed"));
+            v.push(
+                f("filter_groups"),
+                format!("at most {MAX_GROUPS} groups are allowed"),
+            );
         }
         let mut groups = Vec::new();
         for (i, g) in self.filter_groups.into_iter().enumerate() {
@@ -236,12 +249,18 @@ impl MetricDraft {
                 "and" => Some(GroupOp::And),
                 "or" => Some(GroupOp::Or),
                 other => {
-                    v.push(format!("{base}.operator"), format!("'{other}' is not one of: and, or"));
+                    v.push(
+                        format!("{base}.operator"),
+                        format!("'{other}' is not one of: and, or"),
+                    );
                     None
                 }
             };
             if g.filters.is_empty() || g.filters.len() > MAX_FILTERS {
-                v.push(format!("{base}.filters"), format!("must hold 1 to {MAX_FILTERS} filters"));
+                v.push(
+                    format!("{base}.filters"),
+                    format!("must hold 1 to {MAX_FILTERS} filters"),
+                );
             }
             let mut filters = Vec::new();
             for (j, flt) in g.filters.into_iter().enumerate() {
@@ -251,27 +270,48 @@ impl MetricDraft {
                 }
                 let Some(op) = FilterOp::parse(&flt.operator) else {
                     let all: Vec<&str> = FilterOp::ALL.iter().map(|o| o.as_str()).collect();
-                    v.push(format!("{fb}.operator"), format!("'{}' is not one of: {}", flt.operator, all.join(", ")));
+                    v.push(
+                        format!("{fb}.operator"),
+                        format!("'{}' is not one of: {}", flt.operator, all.join(", ")),
+                    );
                     continue;
                 };
                 if op.is_ordering() && parse_decimal(flt.value.trim()).is_none() {
-                    v.push(format!("{fb}.value"), format!("'{}' must be a number for '{}'", flt.value, op.as_str()));
+                    v.push(
+                        format!("{fb}.value"),
+                        format!("'{}' must be a number for '{}'", flt.value, op.as_str()),
+                    );
                 }
                 if op == FilterOp::In && list_items(&flt.value).next().is_none() {
-                    v.push(format!("{fb}.value"), "must list at least one comma-separated value for 'in'");
+                    v.push(
+                        format!("{fb}.value"),
+                        "must list at least one comma-separated value for 'in'",
+                    );
                 }
                 if flt.value.chars().count() > 1024 {
                     v.push(format!("{fb}.value"), "must be at most 1024 characters");
                 }
-                filters.push(Filter { field: flt.field, operator: op, value: flt.value });
+                filters.push(Filter {
+                    field: flt.field,
+                    operator: op,
+                    value: flt.value,
+                });
             }
             if let Some(operator) = operator {
                 groups.push(FilterGroup { operator, filters });
             }
         }
         for (i, t) in self.tag_ids.iter().enumerate() {
-            if t.is_empty() || t.len() > 64 || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                v.push(format!("{}[{i}]", f("tag_ids")), format!("'{t}' is not a tag id"));
+            if t.is_empty()
+                || t.len() > 64
+                || !t
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                v.push(
+                    format!("{}[{i}]", f("tag_ids")),
+                    format!("'{t}' is not a tag id"),
+                );
             }
         }
         v.into_result()?;
@@ -279,7 +319,10 @@ impl MetricDraft {
             name,
             description: self.description,
             event_name: self.event_name,
-            aggregation: Aggregation { method: method.expect("validated"), field },
+            aggregation: Aggregation {
+                method: method.expect("validated"),
+                field,
+            },
             filter_groups: groups,
             tag_ids: self.tag_ids,
         })
@@ -309,7 +352,9 @@ impl Filter {
             FilterOp::Contains => prop.text().contains(self.value.as_str()),
             FilterOp::NotContains => !prop.text().contains(self.value.as_str()),
             FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
-                let (Some(a), Some(b)) = (prop.decimal(), parse_decimal(self.value.trim())) else { return false };
+                let (Some(a), Some(b)) = (prop.decimal(), parse_decimal(self.value.trim())) else {
+                    return false;
+                };
                 match self.operator {
                     FilterOp::Gt => a > b,
                     FilterOp::Gte => a >= b,
@@ -355,7 +400,8 @@ fn in_range(d: Decimal) -> bool {
 impl Metric {
     pub fn matches(&self, event_name: &str, props: &Properties) -> bool {
         event_name == self.event_name
-            && (self.filter_groups.is_empty() || self.filter_groups.iter().any(|g| g.matches(props)))
+            && (self.filter_groups.is_empty()
+                || self.filter_groups.iter().any(|g| g.matches(props)))
     }
 
     pub fn contribution(&self, event_name: &str, props: &Properties) -> Contribution {
@@ -390,7 +436,10 @@ mod tests {
             name: "m".into(),
             description: None,
             event_name: "api".into(),
-            aggregation: Aggregation { method, field: field.map(String::from) },
+            aggregation: Aggregation {
+                method,
+                field: field.map(String::from),
+            },
             filter_groups: groups,
             tag_ids: vec![],
             created_at: 0,
@@ -400,12 +449,18 @@ mod tests {
     }
 
     fn filter(field: &str, op: FilterOp, value: &str) -> Filter {
-        Filter { field: field.into(), operator: op, value: value.into() }
+        Filter {
+            field: field.into(),
+            operator: op,
+            value: value.into(),
+        }
     }
 
     #[test]
     fn filter_operators() {
-        let p = from_json_text(r#"{"region": "eu-west-1", "tokens": 1.50, "tier": "2", "flag": true}"#).unwrap();
+        let p =
+            from_json_text(r#"{"region": "eu-west-1", "tokens": 1.50, "tier": "2", "flag": true}"#)
+                .unwrap();
         let cases = [
             (filter("region", FilterOp::Equal, "eu-west-1"), true),
             (filter("region", FilterOp::Equal, "eu"), false),
@@ -436,21 +491,48 @@ mod tests {
     fn groups_and_contributions() {
         let and = FilterGroup {
             operator: GroupOp::And,
-            filters: vec![filter("region", FilterOp::Equal, "eu"), filter("tokens", FilterOp::Gt, "10")],
+            filters: vec![
+                filter("region", FilterOp::Equal, "eu"),
+                filter("tokens", FilterOp::Gt, "10"),
+            ],
         };
-        let or = FilterGroup { operator: GroupOp::Or, filters: vec![filter("region", FilterOp::Equal, "us")] };
+        let or = FilterGroup {
+            operator: GroupOp::Or,
+            filters: vec![filter("region", FilterOp::Equal, "us")],
+        };
         let m = metric(AggregationMethod::Sum, Some("tokens"), vec![and, or]);
         let p = |s: &str| from_json_text(s).unwrap();
-        assert_eq!(m.contribution("api", &p(r#"{"region":"eu","tokens":11}"#)), Contribution::Value(11.into()));
-        assert_eq!(m.contribution("api", &p(r#"{"region":"eu","tokens":9}"#)), Contribution::Excluded);
-        assert_eq!(m.contribution("api", &p(r#"{"region":"us"}"#)), Contribution::MissingField);
-        assert_eq!(m.contribution("api", &p(r#"{"region":"us","tokens":"many"}"#)), Contribution::NonNumeric);
-        assert_eq!(m.contribution("other", &p(r#"{"region":"us","tokens":1}"#)), Contribution::Excluded);
-        assert_eq!(m.contribution("api", &p(r#"{"region":"us","tokens":1e30}"#)), Contribution::NonNumeric);
+        assert_eq!(
+            m.contribution("api", &p(r#"{"region":"eu","tokens":11}"#)),
+            Contribution::Value(11.into())
+        );
+        assert_eq!(
+            m.contribution("api", &p(r#"{"region":"eu","tokens":9}"#)),
+            Contribution::Excluded
+        );
+        assert_eq!(
+            m.contribution("api", &p(r#"{"region":"us"}"#)),
+            Contribution::MissingField
+        );
+        assert_eq!(
+            m.contribution("api", &p(r#"{"region":"us","tokens":"many"}"#)),
+            Contribution::NonNumeric
+        );
+        assert_eq!(
+            m.contribution("other", &p(r#"{"region":"us","tokens":1}"#)),
+            Contribution::Excluded
+        );
+        assert_eq!(
+            m.contribution("api", &p(r#"{"region":"us","tokens":1e30}"#)),
+            Contribution::NonNumeric
+        );
         let count = metric(AggregationMethod::Count, None, vec![]);
         assert_eq!(count.contribution("api", &p("{}")), Contribution::Counted);
         let uniq = metric(AggregationMethod::CountUnique, Some("user"), vec![]);
-        assert_eq!(uniq.contribution("api", &p(r#"{"user": 42}"#)), Contribution::Distinct("42".into()));
+        assert_eq!(
+            uniq.contribution("api", &p(r#"{"user": 42}"#)),
+            Contribution::Distinct("42".into())
+        );
     }
 
     #[test]
@@ -470,14 +552,31 @@ mod tests {
             filter_groups: vec![FilterGroupDraft {
                 operator: "xor".into(),
                 filters: vec![
-                    FilterDraft { field: "a".into(), operator: "gt".into(), value: "big".into() },
-                    FilterDraft { field: "a".into(), operator: "like".into(), value: "x".into() },
-                    FilterDraft { field: "a".into(), operator: "in".into(), value: " , ".into() },
+                    FilterDraft {
+                        field: "a".into(),
+                        operator: "gt".into(),
+                        value: "big".into(),
+                    },
+                    FilterDraft {
+                        field: "a".into(),
+                        operator: "like".into(),
+                        value: "x".into(),
+                    },
+                    FilterDraft {
+                        field: "a".into(),
+                        operator: "in".into(),
+                        value: " , ".into(),
+                    },
                 ],
             }],
             ..Default::default()
         };
-        let fields: Vec<String> = bad.validate(Naming::Camel).unwrap_err().into_iter().map(|e| e.field).collect();
+        let fields: Vec<String> = bad
+            .validate(Naming::Camel)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
         assert_eq!(
             fields,
             vec![
@@ -490,10 +589,20 @@ mod tests {
                 "filterGroups[0].filters[2].value",
             ]
         );
-        let no_field = MetricDraft { field: None, ..good.clone() };
+        let no_field = MetricDraft {
+            field: None,
+            ..good.clone()
+        };
         let errs = no_field.validate(Naming::Snake).unwrap_err();
         assert_eq!(errs[0].field, "aggregation.field");
-        let count = MetricDraft { method: "count".into(), field: Some("ignored".into()), ..good };
-        assert_eq!(count.validate(Naming::Snake).unwrap().aggregation.field, None);
+        let count = MetricDraft {
+            method: "count".into(),
+            field: Some("ignored".into()),
+            ..good
+        };
+        assert_eq!(
+            count.validate(Naming::Snake).unwrap().aggregation.field,
+            None
+        );
     }
 }

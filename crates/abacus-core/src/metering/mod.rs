@@ -11,5 +11,8 @@ pub mod window;
 
 pub use bucket::{Bucket, Latest};
 pub use event::{EventFields, EventLimits, RejectedEvent, ValidEvent};
-pub use metric::{Aggregation, AggregationMethod, Contribution, Filter, FilterGroup, FilterOp, GroupOp, Metric, MetricDraft};
+pub use metric::{
+    Aggregation, AggregationMethod, Contribution, Filter, FilterGroup, FilterOp, GroupOp, Metric,
+    MetricDraft,
+};
 pub use properties::{PropValue, Properties};

@@ -24,8 +24,14 @@ impl PropValue {
             PropValue::Num(s) => parse_decimal(s),
             PropValue::Str(s) => {
                 let t = s.trim();
-                let plain = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+'));
-                if plain { Decimal::from_str(t).ok() } else { None }
+                let plain = !t.is_empty()
+                    && t.bytes()
+                        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+'));
+                if plain {
+                    Decimal::from_str(t).ok()
+                } else {
+                    None
+                }
             }
             PropValue::Bool(_) => None,
         }
@@ -43,7 +49,9 @@ impl PropValue {
     pub fn to_json(&self) -> Value {
         match self {
             PropValue::Str(s) => Value::String(s.clone()),
-            PropValue::Num(s) => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
+            PropValue::Num(s) => {
+                serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
+            }
             PropValue::Bool(b) => Value::Bool(*b),
         }
     }
@@ -52,7 +60,11 @@ impl PropValue {
 /// Parses a decimal written plainly (`12.5`) or in scientific notation (`1.25e1`).
 pub fn parse_decimal(s: &str) -> Option<Decimal> {
     Decimal::from_str(s).ok().or_else(|| {
-        if s.contains(['e', 'E']) { Decimal::from_scientific(s).ok() } else { None }
+        if s.contains(['e', 'E']) {
+            Decimal::from_scientific(s).ok()
+        } else {
+            None
+        }
     })
 }
 
@@ -60,7 +72,10 @@ pub type Properties = BTreeMap<String, PropValue>;
 
 /// Properties as stored: a JSON object.
 pub fn to_json_text(props: &Properties) -> String {
-    let map: serde_json::Map<String, Value> = props.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+    let map: serde_json::Map<String, Value> = props
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
     Value::Object(map).to_string()
 }
 
@@ -68,7 +83,10 @@ pub fn to_json_text(props: &Properties) -> String {
 /// never stores) are dropped.
 pub fn from_json_text(text: &str) -> Result<Properties, serde_json::Error> {
     let map: serde_json::Map<String, Value> = serde_json::from_str(text)?;
-    Ok(map.into_iter().filter_map(|(k, v)| scalar(v).map(|p| (k, p))).collect())
+    Ok(map
+        .into_iter()
+        .filter_map(|(k, v)| scalar(v).map(|p| (k, p)))
+        .collect())
 }
 
 /// A JSON scalar as a property value; `None` for null, arrays and objects.
@@ -87,9 +105,15 @@ mod tests {
 
     #[test]
     fn numbers_stay_exact() {
-        let props = from_json_text(r#"{"a": 0.10000000000000000001, "b": "0.0001", "c": 1e3, "d": true, "e": "x1"}"#).unwrap();
+        let props = from_json_text(
+            r#"{"a": 0.10000000000000000001, "b": "0.0001", "c": 1e3, "d": true, "e": "x1"}"#,
+        )
+        .unwrap();
         assert_eq!(props["a"], PropValue::Num("0.10000000000000000001".into()));
-        assert_eq!(props["a"].decimal().unwrap().to_string(), "0.10000000000000000001");
+        assert_eq!(
+            props["a"].decimal().unwrap().to_string(),
+            "0.10000000000000000001"
+        );
         assert_eq!(props["b"].decimal().unwrap().to_string(), "0.0001");
         assert_eq!(props["c"].decimal().unwrap(), Decimal::from(1000));
         assert_eq!(props["d"].decimal(), None);

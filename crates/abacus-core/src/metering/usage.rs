@@ -107,7 +107,10 @@ pub fn compute(
     let contributions: Vec<(usize, &RawEvent, Contribution)> = raw
         .iter()
         .filter(|e| plan.raw.iter().any(|(a, b)| *a <= e.ts && e.ts < *b))
-        .filter_map(|e| window_of(windows, e.ts).map(|w| (w, e, metric.contribution(&e.event_name, &e.properties))))
+        .filter_map(|e| {
+            window_of(windows, e.ts)
+                .map(|w| (w, e, metric.contribution(&e.event_name, &e.properties)))
+        })
         .collect();
     for (w, e, c) in &contributions {
         acc[*w].add(c, e.ts, e.seq)?;
@@ -115,7 +118,11 @@ pub fn compute(
             sets[*w].insert(v.as_str());
         }
     }
-    Ok(acc.iter().zip(&sets).map(|(b, s)| b.value(metric.aggregation.method, s.len())).collect())
+    Ok(acc
+        .iter()
+        .zip(&sets)
+        .map(|(b, s)| b.value(metric.aggregation.method, s.len()))
+        .collect())
 }
 
 /// The metric's value over `[from, to)` straight from raw events, split by the text of the
@@ -136,14 +143,19 @@ pub fn recompute(
         if c == Contribution::Excluded {
             continue;
         }
-        let key = group_by.and_then(|g| e.properties.get(g)).map(|v| v.text().into_owned());
+        let key = group_by
+            .and_then(|g| e.properties.get(g))
+            .map(|v| v.text().into_owned());
         let (bucket, set) = groups.entry(key).or_default();
         bucket.add(&c, e.ts, e.seq)?;
         if let Contribution::Distinct(v) = c {
             set.insert(v);
         }
     }
-    Ok(groups.into_iter().map(|(k, (b, s))| (k, b.value(metric.aggregation.method, s.len()))).collect())
+    Ok(groups
+        .into_iter()
+        .map(|(k, (b, s))| (k, b.value(metric.aggregation.method, s.len())))
+        .collect())
 }
 
 /// A metric method's value from its rollup parts, exposed for callers that aggregate buckets
@@ -200,7 +212,10 @@ mod tests {
                 distinct.insert((h, v));
             }
         }
-        (buckets.into_iter().collect(), distinct.into_iter().collect())
+        (
+            buckets.into_iter().collect(),
+            distinct.into_iter().collect(),
+        )
     }
 
     /// The reference answer, written independently of `Bucket`: filter, then fold plainly.
@@ -208,9 +223,19 @@ mod tests {
         let mut values: Vec<(Micros, i64, Decimal)> = Vec::new();
         let mut texts = BTreeSet::new();
         let mut count = 0i64;
-        for e in events.iter().filter(|e| from <= e.ts && e.ts < to && m.matches(&e.event_name, &e.properties)) {
+        for e in events
+            .iter()
+            .filter(|e| from <= e.ts && e.ts < to && m.matches(&e.event_name, &e.properties))
+        {
             count += 1;
-            let Some(p) = m.aggregation.field.as_ref().and_then(|f| e.properties.get(f)) else { continue };
+            let Some(p) = m
+                .aggregation
+                .field
+                .as_ref()
+                .and_then(|f| e.properties.get(f))
+            else {
+                continue;
+            };
             texts.insert(p.text().into_owned());
             if let Some(d) = p.decimal() {
                 values.push((e.ts, e.seq, d));
@@ -222,13 +247,20 @@ mod tests {
             AggregationMethod::Sum => values.iter().map(|v| v.2).sum(),
             AggregationMethod::Min => values.iter().map(|v| v.2).min().unwrap_or_default(),
             AggregationMethod::Max => values.iter().map(|v| v.2).max().unwrap_or_default(),
-            AggregationMethod::Latest => values.iter().max_by_key(|v| (v.0, v.1)).map(|v| v.2).unwrap_or_default(),
+            AggregationMethod::Latest => values
+                .iter()
+                .max_by_key(|v| (v.0, v.1))
+                .map(|v| v.2)
+                .unwrap_or_default(),
             AggregationMethod::Average => {
                 if values.is_empty() {
                     Decimal::ZERO
                 } else {
                     let s: Decimal = values.iter().map(|v| v.2).sum();
-                    (s / Decimal::from(values.len())).round_dp_with_strategy(12, rust_decimal::RoundingStrategy::MidpointNearestEven)
+                    (s / Decimal::from(values.len())).round_dp_with_strategy(
+                        12,
+                        rust_decimal::RoundingStrategy::MidpointNearestEven,
+                    )
                 }
             }
         };
@@ -262,19 +294,35 @@ mod tests {
             Just(vec![]),
             Just(vec![FilterGroup {
                 operator: GroupOp::Or,
-                filters: vec![Filter { field: "region".into(), operator: FilterOp::In, value: "eu,ap".into() }]
+                filters: vec![Filter {
+                    field: "region".into(),
+                    operator: FilterOp::In,
+                    value: "eu,ap".into()
+                }]
             }]),
             Just(vec![
                 FilterGroup {
                     operator: GroupOp::And,
                     filters: vec![
-                        Filter { field: "region".into(), operator: FilterOp::NotEqual, value: "us".into() },
-                        Filter { field: "v".into(), operator: FilterOp::Gte, value: "0".into() },
+                        Filter {
+                            field: "region".into(),
+                            operator: FilterOp::NotEqual,
+                            value: "us".into()
+                        },
+                        Filter {
+                            field: "v".into(),
+                            operator: FilterOp::Gte,
+                            value: "0".into()
+                        },
                     ]
                 },
                 FilterGroup {
                     operator: GroupOp::Or,
-                    filters: vec![Filter { field: "region".into(), operator: FilterOp::Contains, value: "u".into() }]
+                    filters: vec![Filter {
+                        field: "region".into(),
+                        operator: FilterOp::Contains,
+                        value: "u".into()
+                    }]
                 },
             ]),
         ]
@@ -342,12 +390,20 @@ mod tests {
     #[test]
     fn an_event_exactly_at_to_is_outside() {
         let m = metric(AggregationMethod::Count, vec![]);
-        let e = |ts| RawEvent { seq: ts, ts, event_name: "e".into(), properties: Properties::new() };
+        let e = |ts| RawEvent {
+            seq: ts,
+            ts,
+            event_name: "e".into(),
+            properties: Properties::new(),
+        };
         let events = vec![e(0), e(HOUR - 1), e(HOUR)];
         let ws = vec![(0, HOUR)];
         let p = plan(&ws);
         let (b, d) = rollups(&m, &events);
-        assert_eq!(compute(&m, &ws, &p, &b, &d, &events).unwrap(), vec![Decimal::from(2)]);
+        assert_eq!(
+            compute(&m, &ws, &p, &b, &d, &events).unwrap(),
+            vec![Decimal::from(2)]
+        );
     }
 
     #[test]
@@ -359,11 +415,24 @@ mod tests {
             if let Some(r) = region {
                 properties.insert("region".into(), PropValue::Str(r.into()));
             }
-            RawEvent { seq, ts: seq, event_name: "e".into(), properties }
+            RawEvent {
+                seq,
+                ts: seq,
+                event_name: "e".into(),
+                properties,
+            }
         };
-        let events = vec![mk(1, Some("eu"), "1.5"), mk(2, Some("us"), "2"), mk(3, Some("eu"), "0.25"), mk(4, None, "7")];
+        let events = vec![
+            mk(1, Some("eu"), "1.5"),
+            mk(2, Some("us"), "2"),
+            mk(3, Some("eu"), "0.25"),
+            mk(4, None, "7"),
+        ];
         let g = recompute(&m, 0, 10, Some("region"), &events).unwrap();
-        assert_eq!(g[&Some("eu".to_string())], Decimal::from_str("1.75").unwrap());
+        assert_eq!(
+            g[&Some("eu".to_string())],
+            Decimal::from_str("1.75").unwrap()
+        );
         assert_eq!(g[&Some("us".to_string())], Decimal::from(2));
         assert_eq!(g[&None], Decimal::from(7));
     }

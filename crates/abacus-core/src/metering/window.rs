@@ -44,7 +44,9 @@ pub const MAX_WINDOWS: usize = 10_000;
 pub enum WindowError {
     #[error("'from' must be before 'to'")]
     EmptyRange,
-    #[error("the series would have more than {MAX_WINDOWS} windows; use a larger window or a shorter range")]
+    #[error(
+        "the series would have more than {MAX_WINDOWS} windows; use a larger window or a shorter range"
+    )]
     TooMany,
     #[error("the time range is outside the supported calendar")]
     OutOfRange,
@@ -53,11 +55,18 @@ pub enum WindowError {
 /// Splits `[from, to)` into contiguous windows. Without a kind, the whole range is one window.
 /// Windows start at the calendar boundaries of `tz` (local midnight, the first of the month, the
 /// top of the local hour); the first and last are clipped to the range.
-pub fn windows(from: Micros, to: Micros, kind: Option<WindowKind>, tz: &TimeZone) -> Result<Vec<(Micros, Micros)>, WindowError> {
+pub fn windows(
+    from: Micros,
+    to: Micros,
+    kind: Option<WindowKind>,
+    tz: &TimeZone,
+) -> Result<Vec<(Micros, Micros)>, WindowError> {
     if from >= to {
         return Err(WindowError::EmptyRange);
     }
-    let Some(kind) = kind else { return Ok(vec![(from, to)]) };
+    let Some(kind) = kind else {
+        return Ok(vec![(from, to)]);
+    };
     let ts = |us: Micros| Timestamp::from_microsecond(us).map_err(|_| WindowError::OutOfRange);
     let local = ts(from)?.to_zoned_datetime(tz.clone());
     let mut start = match kind {
@@ -85,7 +94,10 @@ pub fn windows(from: Micros, to: Micros, kind: Option<WindowKind>, tz: &TimeZone
             WindowKind::Month => origin.checked_add(k.months()),
         }
         .map_err(|_| WindowError::OutOfRange)?;
-        let (a, b) = (start.timestamp().as_microsecond().max(from), next.timestamp().as_microsecond().min(to));
+        let (a, b) = (
+            start.timestamp().as_microsecond().max(from),
+            next.timestamp().as_microsecond().min(to),
+        );
         if a < b {
             out.push((a, b));
         }
@@ -108,14 +120,25 @@ mod tests {
     }
 
     fn show(w: &[(Micros, Micros)]) -> Vec<String> {
-        w.iter().map(|(a, b)| format!("{}..{}", &format_micros(*a)[..16], &format_micros(*b)[..16])).collect()
+        w.iter()
+            .map(|(a, b)| format!("{}..{}", &format_micros(*a)[..16], &format_micros(*b)[..16]))
+            .collect()
     }
 
     #[test]
     fn hours() {
-        assert_eq!(hour_floor(t("2024-01-01T10:59:59.999999Z")), t("2024-01-01T10:00:00Z"));
-        assert_eq!(hour_ceil(t("2024-01-01T10:00:00Z")), t("2024-01-01T10:00:00Z"));
-        assert_eq!(hour_ceil(t("2024-01-01T10:00:00.000001Z")), t("2024-01-01T11:00:00Z"));
+        assert_eq!(
+            hour_floor(t("2024-01-01T10:59:59.999999Z")),
+            t("2024-01-01T10:00:00Z")
+        );
+        assert_eq!(
+            hour_ceil(t("2024-01-01T10:00:00Z")),
+            t("2024-01-01T10:00:00Z")
+        );
+        assert_eq!(
+            hour_ceil(t("2024-01-01T10:00:00.000001Z")),
+            t("2024-01-01T11:00:00Z")
+        );
         assert_eq!(hour_floor(-1), -HOUR);
     }
 
@@ -123,7 +146,13 @@ mod tests {
     fn day_windows_in_a_dst_zone() {
         let tz = TimeZone::get("America/New_York").unwrap();
         // 2024-03-10 has 23 hours in New York.
-        let w = windows(t("2024-03-09T12:00:00Z"), t("2024-03-12T00:00:00Z"), Some(WindowKind::Day), &tz).unwrap();
+        let w = windows(
+            t("2024-03-09T12:00:00Z"),
+            t("2024-03-12T00:00:00Z"),
+            Some(WindowKind::Day),
+            &tz,
+        )
+        .unwrap();
         assert_eq!(
             show(&w),
             vec![
@@ -137,13 +166,26 @@ mod tests {
     #[test]
     fn month_windows_and_limits() {
         let utc = TimeZone::UTC;
-        let w = windows(t("2024-01-31T00:00:00Z"), t("2024-04-01T00:00:00Z"), Some(WindowKind::Month), &utc).unwrap();
+        let w = windows(
+            t("2024-01-31T00:00:00Z"),
+            t("2024-04-01T00:00:00Z"),
+            Some(WindowKind::Month),
+            &utc,
+        )
+        .unwrap();
         assert_eq!(
             show(&w),
-            vec!["2024-01-31T00:00..2024-02-01T00:00", "2024-02-01T00:00..2024-03-01T00:00", "2024-03-01T00:00..2024-04-01T00:00"]
+            vec![
+                "2024-01-31T00:00..2024-02-01T00:00",
+                "2024-02-01T00:00..2024-03-01T00:00",
+                "2024-03-01T00:00..2024-04-01T00:00"
+            ]
         );
         assert_eq!(windows(5, 5, None, &utc), Err(WindowError::EmptyRange));
-        assert_eq!(windows(0, 20 * 365 * 24 * HOUR, Some(WindowKind::Hour), &utc), Err(WindowError::TooMany));
+        assert_eq!(
+            windows(0, 20 * 365 * 24 * HOUR, Some(WindowKind::Hour), &utc),
+            Err(WindowError::TooMany)
+        );
         assert_eq!(windows(1, 2, None, &utc).unwrap(), vec![(1, 2)]);
     }
 }

@@ -5,7 +5,9 @@
 //! under `events`. Each event is judged alone; the answer lists every unique id as ingested or
 //! failed, with the reason for each failure (extension).
 
-use abacus_core::metering::event::{EventFields, EventLimits, RejectedEvent, V1_NAMES, V2_NAMES, ValidEvent};
+use abacus_core::metering::event::{
+    EventFields, EventLimits, RejectedEvent, V1_NAMES, V2_NAMES, ValidEvent,
+};
 use abacus_core::metering::properties::from_json_text;
 use abacus_core::time::{now_micros, parse_rfc3339};
 use abacus_store::events::{ListFilter, StoredEvent};
@@ -85,17 +87,36 @@ fn events_of(body: Value, version: ApiVersion) -> ApiResult<Vec<Value>> {
     let list = match body {
         Value::Object(mut o) => match o.remove("events") {
             Some(Value::Array(a)) => a,
-            Some(_) => return Err(ApiError::invalid_field("events", "must be a list of events")),
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "events",
+                    "must be a list of events",
+                ));
+            }
             None => return Err(ApiError::invalid_field("events", "is required")),
         },
         Value::Array(a) if version == ApiVersion::V1 => a,
-        _ => return Err(ApiError::invalid_field("body", "must be an object with an 'events' list")),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "body",
+                "must be an object with an 'events' list",
+            ));
+        }
     };
     if list.is_empty() {
-        return Err(ApiError::bad_param("events", "the list is empty; send 1 to 100 events"));
+        return Err(ApiError::bad_param(
+            "events",
+            "the list is empty; send 1 to 100 events",
+        ));
     }
     if list.len() > MAX_EVENTS {
-        return Err(ApiError::bad_param("events", format!("{} events sent; at most {MAX_EVENTS} per request", list.len())));
+        return Err(ApiError::bad_param(
+            "events",
+            format!(
+                "{} events sent; at most {MAX_EVENTS} per request",
+                list.len()
+            ),
+        ));
     }
     Ok(list)
 }
@@ -131,27 +152,62 @@ async fn ingest_events(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
     let (names, limits) = match version {
-        ApiVersion::V2 => (V2_NAMES, EventLimits { max_unique_id_len: 72 }),
-        ApiVersion::V1 => (V1_NAMES, EventLimits { max_unique_id_len: 255 }),
+        ApiVersion::V2 => (
+            V2_NAMES,
+            EventLimits {
+                max_unique_id_len: 72,
+            },
+        ),
+        ApiVersion::V1 => (
+            V1_NAMES,
+            EventLimits {
+                max_unique_id_len: 255,
+            },
+        ),
     };
     let now = now_micros();
     let mut judged: Vec<Result<ValidEvent, RejectedEvent>> = Vec::new();
     for item in events_of(body, version)? {
         judged.push(match item {
             Value::Object(o) => fields(o, version).validate(names, limits, now),
-            _ => Err(RejectedEvent { unique_id: None, code: "not_an_object", reason: "each event must be a JSON object".into() }),
+            _ => Err(RejectedEvent {
+                unique_id: None,
+                code: "not_an_object",
+                reason: "each event must be a JSON object".into(),
+            }),
         });
     }
-    let valid: Vec<ValidEvent> = judged.iter().filter_map(|j| j.as_ref().ok().cloned()).collect();
-    let outcomes = if valid.is_empty() { Vec::new() } else { state.ingestor.submit(&tenant.org_id, valid).await? };
+    let valid: Vec<ValidEvent> = judged
+        .iter()
+        .filter_map(|j| j.as_ref().ok().cloned())
+        .collect();
+    let outcomes = if valid.is_empty() {
+        Vec::new()
+    } else {
+        state.ingestor.submit(&tenant.org_id, valid).await?
+    };
 
-    let mut response = IngestEventsResponse { ingested: vec![], failed: vec![], duplicates: vec![], failures: vec![] };
+    let mut response = IngestEventsResponse {
+        ingested: vec![],
+        failed: vec![],
+        duplicates: vec![],
+        failures: vec![],
+    };
     let mut outcomes = outcomes.into_iter();
     for (index, j) in judged.into_iter().enumerate() {
         match j {
             Err(r) => {
-                response.failed.push(r.unique_id.clone().unwrap_or_else(|| format!("events[{index}]")));
-                response.failures.push(Failure { index, unique_id: r.unique_id, code: r.code, reason: r.reason });
+                response.failed.push(
+                    r.unique_id
+                        .clone()
+                        .unwrap_or_else(|| format!("events[{index}]")),
+                );
+                response.failures.push(Failure {
+                    index,
+                    unique_id: r.unique_id,
+                    code: r.code,
+                    reason: r.reason,
+                });
             }
             Ok(e) => match outcomes.next().expect("an outcome per valid event") {
                 Outcome::Stored { matched: true } => response.ingested.push(e.unique_id),
@@ -165,14 +221,22 @@ async fn ingest_events(
                         e.account
                     );
                     response.failed.push(e.unique_id.clone());
-                    response.failures.push(Failure { index, unique_id: Some(e.unique_id), code: "unknown_account", reason });
+                    response.failures.push(Failure {
+                        index,
+                        unique_id: Some(e.unique_id),
+                        code: "unknown_account",
+                        reason,
+                    });
                 }
             },
         }
     }
     Ok(match version {
         ApiVersion::V2 => Json(response).into_response(),
-        ApiVersion::V1 => Json(v1_keys(serde_json::to_value(response).map_err(|_| ApiError::internal())?)).into_response(),
+        ApiVersion::V1 => Json(v1_keys(
+            serde_json::to_value(response).map_err(|_| ApiError::internal())?,
+        ))
+        .into_response(),
     })
 }
 
@@ -210,7 +274,12 @@ const MAX_EVENT_PAGE: i64 = 500;
            ("to" = Option<String>, Query, description = "RFC 3339, exclusive"), ("unmatched" = Option<bool>, Query),
            ("limit" = Option<i64>, Query, description = "Default 50, at most 500"), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = EventListResponse), (status = 400, body = Problem)))]
-async fn list_events(State(state): State<AppState>, tenant: Tenant, version: ApiVersion, q: QueryParams) -> ApiResult<Response> {
+async fn list_events(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    version: ApiVersion,
+    q: QueryParams,
+) -> ApiResult<Response> {
     let limit = match q.int("limit")? {
         None => DEFAULT_EVENT_PAGE,
         Some(n) if n < 1 => return Err(ApiError::bad_param("limit", "must be at least 1")),
@@ -218,10 +287,15 @@ async fn list_events(State(state): State<AppState>, tenant: Tenant, version: Api
     };
     let cursor = match q.string("cursor") {
         None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_param("cursor", "is not a cursor this API returned"))?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_param("cursor", "is not a cursor this API returned"))?,
+        ),
     };
     let time = |name: &str| -> ApiResult<Option<i64>> {
-        q.string(name).map(|s| parse_rfc3339(&s).map_err(|e| ApiError::bad_param(name, e))).transpose()
+        q.string(name)
+            .map(|s| parse_rfc3339(&s).map_err(|e| ApiError::bad_param(name, e)))
+            .transpose()
     };
     let mut conn = state.db.read().await?;
     let account = q.string("account");
@@ -237,10 +311,17 @@ async fn list_events(State(state): State<AppState>, tenant: Tenant, version: Api
         to: time("to")?,
         unmatched_only: q.boolean("unmatched")?.unwrap_or(false),
     };
-    let rows = abacus_store::events::list(&mut conn, &tenant.org_id, &filter, cursor, limit).await?;
-    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|e| e.seq.to_string())).flatten();
-    let data = rows.into_iter().map(event_response).collect::<ApiResult<Vec<_>>>()?;
-    let body = serde_json::to_value(EventListResponse { data, next_cursor }).map_err(|_| ApiError::internal())?;
+    let rows =
+        abacus_store::events::list(&mut conn, &tenant.org_id, &filter, cursor, limit).await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|e| e.seq.to_string()))
+        .flatten();
+    let data = rows
+        .into_iter()
+        .map(event_response)
+        .collect::<ApiResult<Vec<_>>>()?;
+    let body = serde_json::to_value(EventListResponse { data, next_cursor })
+        .map_err(|_| ApiError::internal())?;
     Ok(match version {
         ApiVersion::V2 => Json(body).into_response(),
         ApiVersion::V1 => Json(v1_keys(body)).into_response(),
@@ -251,7 +332,11 @@ fn event_response(e: StoredEvent) -> ApiResult<EventResponse> {
     let props = from_json_text(&e.properties).map_err(|_| ApiError::internal())?;
     let properties = Value::Object(props.into_iter().map(|(k, v)| (k, v.to_json())).collect());
     Ok(EventResponse {
-        status: if e.customer_id.is_some() { "matched" } else { "unmatched" },
+        status: if e.customer_id.is_some() {
+            "matched"
+        } else {
+            "unmatched"
+        },
         unique_id: e.unique_id,
         account: e.account,
         customer_id: e.customer_id,

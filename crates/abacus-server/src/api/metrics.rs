@@ -135,11 +135,20 @@ fn groups(m: &Metric) -> Vec<FilterGroupBody> {
     m.filter_groups
         .iter()
         .map(|g| FilterGroupBody {
-            operator: if g.operator == abacus_core::metering::GroupOp::And { "and" } else { "or" }.into(),
+            operator: if g.operator == abacus_core::metering::GroupOp::And {
+                "and"
+            } else {
+                "or"
+            }
+            .into(),
             filters: g
                 .filters
                 .iter()
-                .map(|f| FilterBody { field: f.field.clone(), operator: f.operator.as_str().into(), value: Value::String(f.value.clone()) })
+                .map(|f| FilterBody {
+                    field: f.field.clone(),
+                    operator: f.operator.as_str().into(),
+                    value: Value::String(f.value.clone()),
+                })
                 .collect(),
         })
         .collect()
@@ -147,7 +156,10 @@ fn groups(m: &Metric) -> Vec<FilterGroupBody> {
 
 fn aggregation(m: &Metric) -> AggregationBody {
     // The SDK's AggregationResponse requires a string field; `count` has none.
-    AggregationBody { method: m.aggregation.method.as_str().into(), field: Some(m.aggregation.field.clone().unwrap_or_default()) }
+    AggregationBody {
+        method: m.aggregation.method.as_str().into(),
+        field: Some(m.aggregation.field.clone().unwrap_or_default()),
+    }
 }
 
 fn v2(m: Metric, d: Diagnostics) -> MetricResponse {
@@ -162,7 +174,10 @@ fn v2(m: Metric, d: Diagnostics) -> MetricResponse {
         created_at: crate::wire::timestamp(m.created_at),
         updated_at: crate::wire::timestamp(m.updated_at),
         archived_at: m.archived_at.map(crate::wire::timestamp),
-        diagnostics: MetricDiagnostics { skipped_missing_field: d.skipped_missing, skipped_non_numeric: d.skipped_non_numeric },
+        diagnostics: MetricDiagnostics {
+            skipped_missing_field: d.skipped_missing,
+            skipped_non_numeric: d.skipped_non_numeric,
+        },
     }
 }
 
@@ -178,11 +193,19 @@ fn v1(m: Metric, d: Diagnostics) -> V1Metric {
         created_at: crate::wire::timestamp(m.created_at),
         updated_at: crate::wire::timestamp(m.updated_at),
         archived_at: m.archived_at.map(crate::wire::timestamp),
-        diagnostics: V1MetricDiagnostics { skipped_missing_field: d.skipped_missing, skipped_non_numeric: d.skipped_non_numeric },
+        diagnostics: V1MetricDiagnostics {
+            skipped_missing_field: d.skipped_missing,
+            skipped_non_numeric: d.skipped_non_numeric,
+        },
     }
 }
 
-fn render(version: ApiVersion, status: StatusCode, m: Metric, d: Diagnostics) -> ApiResult<(StatusCode, Value)> {
+fn render(
+    version: ApiVersion,
+    status: StatusCode,
+    m: Metric,
+    d: Diagnostics,
+) -> ApiResult<(StatusCode, Value)> {
     let body = match version {
         ApiVersion::V2 => serde_json::to_value(v2(m, d)),
         ApiVersion::V1 => serde_json::to_value(v1(m, d)),
@@ -210,13 +233,25 @@ fn filter_value(v: Value, field: &str) -> ApiResult<String> {
 impl CreateMetricRequest {
     fn into_draft(self, naming: Naming) -> ApiResult<MetricDraft> {
         let mut filter_groups = Vec::new();
-        for (i, g) in self.filter_groups.unwrap_or_default().into_iter().enumerate() {
+        for (i, g) in self
+            .filter_groups
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
             let mut filters = Vec::new();
             for (j, f) in g.filters.into_iter().enumerate() {
                 let field = format!("{}[{i}].filters[{j}].value", naming.field("filter_groups"));
-                filters.push(FilterDraft { field: f.field, operator: f.operator, value: filter_value(f.value, &field)? });
+                filters.push(FilterDraft {
+                    field: f.field,
+                    operator: f.operator,
+                    value: filter_value(f.value, &field)?,
+                });
             }
-            filter_groups.push(FilterGroupDraft { operator: g.operator, filters });
+            filter_groups.push(FilterGroupDraft {
+                operator: g.operator,
+                filters,
+            });
         }
         Ok(MetricDraft {
             name: self.name,
@@ -265,7 +300,12 @@ async fn create_metric(
            ("sort" = Option<String>, Query, description = "`name`, `event_name` or `created_at`, `:asc` or `:desc`"),
            ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query), ("page" = Option<i64>, Query, description = "v1")),
     responses((status = 200, body = MetricListResponse), (status = 400, body = Problem)))]
-async fn list_metrics(State(state): State<AppState>, tenant: Tenant, version: ApiVersion, q: QueryParams) -> ApiResult<Response> {
+async fn list_metrics(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    version: ApiVersion,
+    q: QueryParams,
+) -> ApiResult<Response> {
     let window = match version {
         ApiVersion::V2 => v2_window(&q)?,
         ApiVersion::V1 => v1_window(&q)?,
@@ -284,22 +324,45 @@ async fn list_metrics(State(state): State<AppState>, tenant: Tenant, version: Ap
         include_archived: q.boolean("include_archived")?.unwrap_or(false),
     };
     let mut conn = state.db.read().await?;
-    let (rows, total) = abacus_store::metrics::list(&mut conn, &tenant.org_id, &filter, sort, window.limit, window.offset).await?;
+    let (rows, total) = abacus_store::metrics::list(
+        &mut conn,
+        &tenant.org_id,
+        &filter,
+        sort,
+        window.limit,
+        window.offset,
+    )
+    .await?;
     let mut out = Vec::with_capacity(rows.len());
     for m in rows {
         let d = abacus_store::metrics::diagnostics(&mut conn, &tenant.org_id, &m.id).await?;
         out.push((m, d));
     }
     Ok(match version {
-        ApiVersion::V2 => Json(V2Page::new(out.into_iter().map(|(m, d)| v2(m, d)).collect(), total, window)).into_response(),
-        ApiVersion::V1 => Json(V1Page::new(out.into_iter().map(|(m, d)| v1(m, d)).collect(), total, window)).into_response(),
+        ApiVersion::V2 => Json(V2Page::new(
+            out.into_iter().map(|(m, d)| v2(m, d)).collect(),
+            total,
+            window,
+        ))
+        .into_response(),
+        ApiVersion::V1 => Json(V1Page::new(
+            out.into_iter().map(|(m, d)| v1(m, d)).collect(),
+            total,
+            window,
+        ))
+        .into_response(),
     })
 }
 
 /// Get a metric.
 #[utoipa::path(get, path = "/metrics/{id}", tag = "metrics", params(("id" = String, Path)),
     responses((status = 200, body = MetricResponse), (status = 404, body = Problem)))]
-async fn get_metric(State(state): State<AppState>, tenant: Tenant, version: ApiVersion, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_metric(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    version: ApiVersion,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let mut conn = state.db.read().await?;
     let (m, d) = metering::get(&mut conn, &tenant.org_id, &id).await?;
     let (status, body) = render(version, StatusCode::OK, m, d)?;

@@ -54,33 +54,63 @@ impl From<UsageAnswer> for UsageResponse {
             from: timestamp(a.from),
             to: timestamp(a.to),
             value: a.value.to_string(),
-            groups: a.groups.map(|g| g.into_iter().map(|(key, v)| UsageGroup { key, value: v.to_string() }).collect()),
-            series: a
-                .series
-                .map(|s| s.into_iter().map(|(f, t, v)| UsageWindow { from: timestamp(f), to: timestamp(t), value: v.to_string() }).collect()),
+            groups: a.groups.map(|g| {
+                g.into_iter()
+                    .map(|(key, v)| UsageGroup {
+                        key,
+                        value: v.to_string(),
+                    })
+                    .collect()
+            }),
+            series: a.series.map(|s| {
+                s.into_iter()
+                    .map(|(f, t, v)| UsageWindow {
+                        from: timestamp(f),
+                        to: timestamp(t),
+                        value: v.to_string(),
+                    })
+                    .collect()
+            }),
         }
     }
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(customer_usage)).routes(routes!(account_usage))
+    OpenApiRouter::new()
+        .routes(routes!(customer_usage))
+        .routes(routes!(account_usage))
 }
 
 fn query(q: &QueryParams, metric_param: &str) -> ApiResult<UsageQuery> {
-    let metric_id = q.string(metric_param).ok_or_else(|| ApiError::bad_param(metric_param, "is required"))?;
+    let metric_id = q
+        .string(metric_param)
+        .ok_or_else(|| ApiError::bad_param(metric_param, "is required"))?;
     let time = |name: &str| -> ApiResult<i64> {
-        let s = q.string(name).ok_or_else(|| ApiError::bad_param(name, "is required (RFC 3339)"))?;
+        let s = q
+            .string(name)
+            .ok_or_else(|| ApiError::bad_param(name, "is required (RFC 3339)"))?;
         parse_rfc3339(&s).map_err(|e| ApiError::bad_param(name, e))
     };
     let window = match q.string("window") {
         None => None,
-        Some(w) => Some(WindowKind::parse(&w).ok_or_else(|| ApiError::bad_param("window", format!("'{w}' is not hour, day or month")))?),
+        Some(w) => Some(WindowKind::parse(&w).ok_or_else(|| {
+            ApiError::bad_param("window", format!("'{w}' is not hour, day or month"))
+        })?),
     };
     let group_by = q.string("group_by");
     if group_by.is_some() && window.is_some() {
-        return Err(ApiError::bad_param("group_by", "cannot be combined with window"));
+        return Err(ApiError::bad_param(
+            "group_by",
+            "cannot be combined with window",
+        ));
     }
-    Ok(UsageQuery { metric_id, from: time("from")?, to: time("to")?, group_by, window })
+    Ok(UsageQuery {
+        metric_id,
+        from: time("from")?,
+        to: time("to")?,
+        group_by,
+        window,
+    })
 }
 
 /// A customer's usage of one metric over `[from, to)` (extension), optionally grouped by one
@@ -91,7 +121,12 @@ fn query(q: &QueryParams, metric_param: &str) -> ApiResult<UsageQuery> {
            ("group_by" = Option<String>, Query, description = "A property to split by"),
            ("window" = Option<String>, Query, description = "`hour`, `day` or `month`: adds a series")),
     responses((status = 200, body = UsageResponse), (status = 400, body = Problem), (status = 404, body = Problem)))]
-async fn customer_usage(State(state): State<AppState>, tenant: Tenant, Path(id): Path<String>, q: QueryParams) -> ApiResult<Json<UsageResponse>> {
+async fn customer_usage(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Json<UsageResponse>> {
     let answer = metering::usage(&state.db, &tenant.org_id, &id, query(&q, "metric_id")?).await?;
     Ok(Json(answer.into()))
 }
@@ -101,9 +136,19 @@ async fn customer_usage(State(state): State<AppState>, tenant: Tenant, Path(id):
     params(("id" = String, Path, description = "Account id or alias"), ("metric_id" = String, Query),
            ("from" = String, Query), ("to" = String, Query), ("group_by" = Option<String>, Query), ("window" = Option<String>, Query)),
     responses((status = 200, body = UsageResponse, description = "camelCase keys"), (status = 400, body = Problem), (status = 404, body = Problem)))]
-async fn account_usage(State(state): State<AppState>, tenant: Tenant, Path(id): Path<String>, q: QueryParams) -> ApiResult<Response> {
-    let param = if q.string("metricId").is_some() { "metricId" } else { "metric_id" };
+async fn account_usage(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> ApiResult<Response> {
+    let param = if q.string("metricId").is_some() {
+        "metricId"
+    } else {
+        "metric_id"
+    };
     let answer = metering::usage(&state.db, &tenant.org_id, &id, query(&q, param)?).await?;
-    let body = serde_json::to_value(UsageResponse::from(answer)).map_err(|_| ApiError::internal())?;
+    let body =
+        serde_json::to_value(UsageResponse::from(answer)).map_err(|_| ApiError::internal())?;
     Ok(Json(v1_keys(body)).into_response())
 }

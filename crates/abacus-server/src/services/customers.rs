@@ -28,11 +28,18 @@ pub async fn get(c: &mut impl Connection, org_id: &str, id_or_alias: &str) -> Ap
         .ok_or_else(|| ApiError::not_found(WHAT, id_or_alias))
 }
 
-pub async fn create(tx: &mut Tx, org_id: &str, input: CustomerInput, naming: Naming) -> ApiResult<Customer> {
+pub async fn create(
+    tx: &mut Tx,
+    org_id: &str,
+    input: CustomerInput,
+    naming: Naming,
+) -> ApiResult<Customer> {
     let state = input.validate(naming, &[]).map_err(ApiError::invalid)?;
     events::lock_org(tx, org_id, true).await?;
     check_aliases(tx, org_id, None, &state.aliases).await?;
-    let customer = customers::insert(tx, org_id, &state, now_micros()).await.map_err(alias_race)?;
+    let customer = customers::insert(tx, org_id, &state, now_micros())
+        .await
+        .map_err(alias_race)?;
     count_waiting_events(tx, org_id, &customer).await?;
     Ok(customer)
 }
@@ -40,9 +47,12 @@ pub async fn create(tx: &mut Tx, org_id: &str, input: CustomerInput, naming: Nam
 /// Events sent for this customer's id or aliases before it had them were kept unmatched; they
 /// are attributed and counted now.
 async fn count_waiting_events(tx: &mut Tx, org_id: &str, customer: &Customer) -> ApiResult<()> {
-    let names: Vec<String> = std::iter::once(customer.id.clone()).chain(customer.aliases.iter().cloned()).collect();
+    let names: Vec<String> = std::iter::once(customer.id.clone())
+        .chain(customer.aliases.iter().cloned())
+        .collect();
     let claimed = events::claim_unmatched(tx, org_id, &customer.id, &names).await?;
-    let refs: Vec<(&str, &abacus_core::metering::usage::RawEvent)> = claimed.iter().map(|e| (customer.id.as_str(), e)).collect();
+    let refs: Vec<(&str, &abacus_core::metering::usage::RawEvent)> =
+        claimed.iter().map(|e| (customer.id.as_str(), e)).collect();
     abacus_store::usage::record(tx, org_id, &refs).await?;
     Ok(())
 }

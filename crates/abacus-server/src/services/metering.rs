@@ -17,7 +17,12 @@ const WHAT: &str = "Metric";
 
 /// Creates a metric and counts the events that arrived before it (backfill), atomically: the
 /// organization's metering lock keeps ingestion from slipping events between the two.
-pub async fn create(tx: &mut Tx, org_id: &str, draft: MetricDraft, naming: Naming) -> ApiResult<Metric> {
+pub async fn create(
+    tx: &mut Tx,
+    org_id: &str,
+    draft: MetricDraft,
+    naming: Naming,
+) -> ApiResult<Metric> {
     let spec = draft.validate(naming).map_err(ApiError::invalid)?;
     events::lock_org(tx, org_id, true).await?;
     let metric = metrics::insert(tx, org_id, &spec, now_micros()).await?;
@@ -25,8 +30,14 @@ pub async fn create(tx: &mut Tx, org_id: &str, draft: MetricDraft, naming: Namin
     Ok(metric)
 }
 
-pub async fn get(c: &mut impl Connection, org_id: &str, id: &str) -> ApiResult<(Metric, Diagnostics)> {
-    let metric = metrics::get(c, org_id, id).await?.ok_or_else(|| ApiError::not_found(WHAT, id))?;
+pub async fn get(
+    c: &mut impl Connection,
+    org_id: &str,
+    id: &str,
+) -> ApiResult<(Metric, Diagnostics)> {
+    let metric = metrics::get(c, org_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(WHAT, id))?;
     let diagnostics = metrics::diagnostics(c, org_id, id).await?;
     Ok((metric, diagnostics))
 }
@@ -41,19 +52,38 @@ pub async fn update(
     if let Some(n) = &name
         && (n.trim().is_empty() || n.chars().count() > 255)
     {
-        return Err(ApiError::invalid_field("name", "must be 1 to 255 characters"));
+        return Err(ApiError::invalid_field(
+            "name",
+            "must be 1 to 255 characters",
+        ));
     }
-    if description.as_ref().and_then(|d| d.as_ref()).is_some_and(|d| d.chars().count() > 2000) {
-        return Err(ApiError::invalid_field("description", "must be at most 2000 characters"));
+    if description
+        .as_ref()
+        .and_then(|d| d.as_ref())
+        .is_some_and(|d| d.chars().count() > 2000)
+    {
+        return Err(ApiError::invalid_field(
+            "description",
+            "must be at most 2000 characters",
+        ));
     }
-    metrics::update(tx, org_id, id, name.as_deref().map(str::trim), description.as_ref().map(|d| d.as_deref()), now_micros())
-        .await?
-        .ok_or_else(|| ApiError::not_found(WHAT, id))?;
+    metrics::update(
+        tx,
+        org_id,
+        id,
+        name.as_deref().map(str::trim),
+        description.as_ref().map(|d| d.as_deref()),
+        now_micros(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found(WHAT, id))?;
     get(tx, org_id, id).await
 }
 
 pub async fn archive(tx: &mut Tx, org_id: &str, id: &str) -> ApiResult<(Metric, Diagnostics)> {
-    metrics::archive(tx, org_id, id, now_micros()).await?.ok_or_else(|| ApiError::not_found(WHAT, id))?;
+    metrics::archive(tx, org_id, id, now_micros())
+        .await?
+        .ok_or_else(|| ApiError::not_found(WHAT, id))?;
     get(tx, org_id, id).await
 }
 
@@ -88,7 +118,10 @@ fn window_error(e: WindowError) -> ApiError {
 
 /// The organization's billing time zone (UTC when unset or unknown).
 pub async fn org_time_zone(c: &mut impl Connection, org_id: &str) -> ApiResult<TimeZone> {
-    let name = orgs::get(c, org_id).await?.map(|o| o.time_zone).unwrap_or_else(|| "UTC".into());
+    let name = orgs::get(c, org_id)
+        .await?
+        .map(|o| o.time_zone)
+        .unwrap_or_else(|| "UTC".into());
     Ok(TimeZone::get(&name).unwrap_or_else(|_| {
         tracing::warn!(org_id, time_zone = %name, "unknown organization time zone; using UTC");
         TimeZone::UTC
@@ -101,7 +134,9 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
     let customer_id = customers::resolve(&mut tx, org_id, customer).await?;
     let (metric, _) = get(&mut tx, org_id, &q.metric_id).await?;
     let whole = windows(q.from, q.to, None, &TimeZone::UTC).map_err(window_error)?;
-    let overflow = |e: abacus_core::metering::bucket::Overflow| ApiError::invalid_field("metric_id", e.to_string());
+    let overflow = |e: abacus_core::metering::bucket::Overflow| {
+        ApiError::invalid_field("metric_id", e.to_string())
+    };
 
     let mut answer = UsageAnswer {
         metric_id: metric.id.clone(),
@@ -114,9 +149,18 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
     };
     if let Some(property) = &q.group_by {
         // Rollups are not split by property: a grouped answer reads the raw events of the range.
-        let raw = abacus_store::usage::raw_events(&mut tx, org_id, &customer_id, &metric.event_name, &whole).await?;
-        let groups = usage::recompute(&metric, q.from, q.to, Some(property), &raw).map_err(overflow)?;
-        answer.value = usage::recompute(&metric, q.from, q.to, None, &raw).map_err(overflow)?[&None];
+        let raw = abacus_store::usage::raw_events(
+            &mut tx,
+            org_id,
+            &customer_id,
+            &metric.event_name,
+            &whole,
+        )
+        .await?;
+        let groups =
+            usage::recompute(&metric, q.from, q.to, Some(property), &raw).map_err(overflow)?;
+        answer.value =
+            usage::recompute(&metric, q.from, q.to, None, &raw).map_err(overflow)?[&None];
         answer.groups = Some(groups.into_iter().collect());
         return Ok(answer);
     }
@@ -128,16 +172,35 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
     };
     let whole_plan = usage::plan(&whole);
     let series_plan = series_windows.as_deref().map(usage::plan);
-    let (buckets, distinct, raw) = fetch(&mut tx, org_id, &customer_id, &metric, &whole_plan, series_plan.as_ref()).await?;
-    answer.value = usage::compute(&metric, &whole, &whole_plan, &buckets, &distinct, &raw).map_err(overflow)?[0];
+    let (buckets, distinct, raw) = fetch(
+        &mut tx,
+        org_id,
+        &customer_id,
+        &metric,
+        &whole_plan,
+        series_plan.as_ref(),
+    )
+    .await?;
+    answer.value = usage::compute(&metric, &whole, &whole_plan, &buckets, &distinct, &raw)
+        .map_err(overflow)?[0];
     if let (Some(ws), Some(plan)) = (series_windows, series_plan) {
-        let values = usage::compute(&metric, &ws, &plan, &buckets, &distinct, &raw).map_err(overflow)?;
-        answer.series = Some(ws.iter().zip(values).map(|((a, b), v)| (*a, *b, v)).collect());
+        let values =
+            usage::compute(&metric, &ws, &plan, &buckets, &distinct, &raw).map_err(overflow)?;
+        answer.series = Some(
+            ws.iter()
+                .zip(values)
+                .map(|((a, b), v)| (*a, *b, v))
+                .collect(),
+        );
     }
     Ok(answer)
 }
 
-type Fetched = (Vec<(Micros, abacus_core::metering::Bucket)>, Vec<(Micros, String)>, Vec<RawEvent>);
+type Fetched = (
+    Vec<(Micros, abacus_core::metering::Bucket)>,
+    Vec<(Micros, String)>,
+    Vec<RawEvent>,
+);
 
 /// Reads what both plans need: the rollups under the whole range's hours and the raw events of
 /// every range either plan reads raw.
@@ -149,7 +212,12 @@ async fn fetch(
     whole: &Plan,
     series: Option<&Plan>,
 ) -> ApiResult<Fetched> {
-    let mut raw_ranges: Vec<(Micros, Micros)> = whole.raw.iter().chain(series.iter().flat_map(|p| p.raw.iter())).copied().collect();
+    let mut raw_ranges: Vec<(Micros, Micros)> = whole
+        .raw
+        .iter()
+        .chain(series.iter().flat_map(|p| p.raw.iter()))
+        .copied()
+        .collect();
     raw_ranges.sort();
     let mut merged: Vec<(Micros, Micros)> = Vec::new();
     for (a, b) in raw_ranges {
@@ -162,7 +230,9 @@ async fn fetch(
         None => (Vec::new(), Vec::new()),
         Some(span) => {
             let b = abacus_store::usage::buckets(tx, org_id, &metric.id, customer_id, span).await?;
-            let d = if metric.aggregation.method == abacus_core::metering::AggregationMethod::CountUnique {
+            let d = if metric.aggregation.method
+                == abacus_core::metering::AggregationMethod::CountUnique
+            {
                 abacus_store::usage::distinct(tx, org_id, &metric.id, customer_id, span).await?
             } else {
                 Vec::new()
@@ -170,6 +240,7 @@ async fn fetch(
             (b, d)
         }
     };
-    let raw = abacus_store::usage::raw_events(tx, org_id, customer_id, &metric.event_name, &merged).await?;
+    let raw = abacus_store::usage::raw_events(tx, org_id, customer_id, &metric.event_name, &merged)
+        .await?;
     Ok((buckets, distinct, raw))
 }

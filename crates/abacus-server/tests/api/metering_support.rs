@@ -17,7 +17,11 @@ impl TestApp {
 
     /// The usage value (as a string) of `metric` for `customer` over `[from, to)`.
     pub async fn usage(&self, customer: &str, metric: &str, from: &str, to: &str) -> String {
-        let r = self.get_v2(&format!("/customers/{customer}/usage?metric_id={metric}&from={from}&to={to}")).await;
+        let r = self
+            .get_v2(&format!(
+                "/customers/{customer}/usage?metric_id={metric}&from={from}&to={to}"
+            ))
+            .await;
         assert_eq!(r.status, 200, "{}", r.text);
         r.body["value"].as_str().unwrap().to_string()
     }
@@ -29,5 +33,9 @@ pub fn ev(id: &str, account: &str, name: &str, ts: &str, props: Value) -> Value 
 }
 
 pub fn ids(v: &Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
 }
