@@ -4,6 +4,7 @@
 //! in isolation. Persistence lives in `abacus-store`, HTTP in `abacus-server`.
 
 pub mod calendar;
+pub mod catalog;
 pub mod country;
 pub mod currency;
 pub mod customer;

@@ -195,3 +195,21 @@ impl QueryParams {
         Ok(Some((field, descending)))
     }
 }
+
+/// Deserializes part of a body that was read as JSON already (`value` sits at `prefix`, e.g.
+/// `prices[2]`; empty for the whole body), with the same classification as [`ApiJson`] and paths that include the prefix.
+pub fn parse_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    prefix: &str,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = match inner.as_str() {
+            p if prefix.is_empty() => p.to_string(),
+            "." => prefix.to_string(),
+            p if p.starts_with('[') => format!("{prefix}{p}"),
+            p => format!("{prefix}.{p}"),
+        };
+        json_error(&path, &e.into_inner())
+    })
+}

@@ -7,15 +7,20 @@
 //! * Every function takes the organization first: tenancy is part of every query.
 
 pub mod api_keys;
+pub mod bundles;
 pub mod customers;
 pub mod db;
 pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod ingest;
+mod json_ids;
 pub mod metrics;
 pub mod orgs;
+pub mod plans;
+pub mod products;
 mod sqlite_decimal;
+pub mod tags;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod usage;

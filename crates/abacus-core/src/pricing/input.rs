@@ -108,8 +108,8 @@ pub type GraduatedTieredPricingModelInput = TieredPricingModelInput;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricingTierInput {
     pub min_units: i64,
-    /// `null` is the open top tier.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `null` is the open top tier (written out as `null`, so a stored price reads back as sent).
+    #[serde(default)]
     pub max_units: Option<i64>,
     #[serde(
         default,
@@ -145,7 +145,8 @@ pub type GraduatedPercentagePricingModelInput = PercentagePricingModelInput;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PercentageTierInput {
     pub min_units: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `null` is the open top tier.
+    #[serde(default)]
     pub max_units: Option<i64>,
     #[serde(
         default,
@@ -297,8 +298,8 @@ pub struct MatrixPriceCellInput {
 pub struct DiscountInput {
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
-    /// `percentage` or `fixed`.
-    #[serde(rename = "type")]
+    /// `percentage` or `fixed`. Bundle prices (the SDK's `Discount`) spell it `discount_type`.
+    #[serde(rename = "type", alias = "discount_type")]
     pub kind: String,
     /// `fixed` or `monthly_rolling`.
     pub duration_type: String,

@@ -31,7 +31,7 @@ pub use input::*;
 pub use matrix::Combination;
 pub use model::{BillingDirection, Discount, ExpressionCharge, Interval, Price, PriceModel};
 pub use tiers::{Tier, Tiers};
-pub use validate::validate;
+pub use validate::{Adjustments, validate, validate_adjustments};
 
 /// One period's usage, in the shape the price's model reads.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,6 +26,11 @@ use crate::app::AppState;
         (name = "events", description = "Usage events: ingestion (both surfaces) and listing (extension)."),
         (name = "metrics", description = "Billable metrics. v2 shapes with `Alguna-Version`, v1 camelCase without."),
         (name = "usage", description = "Usage queries (extension)."),
+        (name = "products", description = "Products. v2 shapes with `Alguna-Version`, v1 camelCase without."),
+        (name = "plans", description = "Plans: pricing templates of products with prices, or bundles."),
+        (name = "bundles", description = "Bundles: several priced products under one id."),
+        (name = "tags", description = "Tags for products, plans and the other taggable objects."),
+        (name = "prices", description = "Price previews (extension): what a price bills for given usage."),
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField, crate::pagination::PaginationMeta))
 )]

@@ -1,11 +1,16 @@
 //! The HTTP API: routes of both surfaces, the layers every request passes, and the OpenAPI
 //! document.
 
+pub mod bundles;
 pub mod customer_dto;
 pub mod docs;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod plans;
+pub mod prices;
+pub mod products;
+pub mod tags;
 pub mod usage;
 pub mod v1;
 pub mod v2;
@@ -35,6 +40,11 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(metrics::router())
         .merge(usage::router())
+        .merge(products::router())
+        .merge(plans::router())
+        .merge(bundles::router())
+        .merge(tags::router())
+        .merge(prices::router())
 }
 
 pub fn router(state: AppState) -> Router {

@@ -191,6 +191,16 @@ async fn openapi_and_reference_page(backend: Backend) {
         ("/metrics", &["get", "post"]),
         ("/metrics/{id}", &["get", "patch"]),
         ("/metrics/{id}/archive", &["post"]),
+        ("/products", &["get", "post"]),
+        ("/products/{id}", &["get", "patch", "delete"]),
+        ("/plans", &["get", "post"]),
+        ("/plans/{id}", &["get", "patch"]),
+        ("/plans/{id}/archive", &["post"]),
+        ("/bundles", &["get", "post"]),
+        ("/bundles/{id}", &["get", "patch"]),
+        ("/tags", &["get", "post"]),
+        ("/tags/{id}", &["get", "delete"]),
+        ("/prices/preview", &["post"]),
     ];
     for (path, methods) in expected {
         let ops = paths
@@ -213,6 +223,13 @@ async fn openapi_and_reference_page(backend: Backend) {
         "CustomerResponse",
         "CreateCustomerRequest",
         "Problem",
+        "ProductResponse",
+        "CreateProductRequest",
+        "PlanResponse",
+        "CreatePlanRequest",
+        "BundleResponse",
+        "TagResponse",
+        "PricePreviewRequest",
     ] {
         assert!(schemas.get(s).is_some(), "schema {s}");
     }

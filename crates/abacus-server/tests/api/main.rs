@@ -1,10 +1,13 @@
 //! Black-box API tests: each test starts a server on a random port over a fresh database and
 //! talks HTTP to it, once on SQLite and once on PostgreSQL (when `ABACUS_TEST_POSTGRES_URL` is set).
 
+mod catalog_support;
 mod harness;
 mod metering_support;
 
 mod bad_input;
+mod bundles_and_tags;
+mod catalog_bad_input;
 mod cli;
 mod conventions;
 mod crash;
@@ -13,5 +16,9 @@ mod customers_v2;
 mod events;
 mod idempotency;
 mod metrics;
+mod plans;
+mod price_preview;
+mod products;
 mod sdk;
+mod sdk_catalog;
 mod tenancy;

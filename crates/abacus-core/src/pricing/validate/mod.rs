@@ -45,6 +45,37 @@ pub fn validate(input: &PriceInput, naming: Naming) -> Result<Price, Vec<FieldEr
     input.validate(naming)
 }
 
+/// What [`validate_adjustments`] returns: the discount, the minimum and the maximum spend.
+pub type Adjustments = (Option<Discount>, Option<Decimal>, Option<Decimal>);
+
+/// Checks a discount and spend thresholds that stand outside a price (a plan's or a
+/// subscription's), with the same rules as a price's own: errors are reported at `discount.amount`,
+/// `minimum_spend.period`, ... in the caller's naming. Thresholds apply per billing period; with
+/// no price to take the interval from, any interval is accepted as their `period`.
+pub fn validate_adjustments(
+    discount: Option<&DiscountInput>,
+    minimum_spend: Option<&SpendingThresholdInput>,
+    maximum_spend: Option<&SpendingThresholdInput>,
+    naming: Naming,
+) -> Result<Adjustments, Vec<FieldError>> {
+    let mut cx = Cx {
+        v: Validation::new(),
+        naming,
+    };
+    let discount = discount.and_then(|d| cx.discount(d));
+    let min = minimum_spend.and_then(|t| cx.threshold("minimum_spend", t, None));
+    let max = maximum_spend.and_then(|t| cx.threshold("maximum_spend", t, None));
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        let field = cx.at(&cx.at("", "maximum_spend"), "amount");
+        let other = cx.at(&cx.at("", "minimum_spend"), "amount");
+        cx.push(field, format!("must not be less than {other}"));
+    }
+    cx.v.into_result()?;
+    Ok((discount, min, max))
+}
+
 impl PriceInput {
     /// Checks every rule and returns the price the engine can use, or every failing field.
     pub fn validate(&self, naming: Naming) -> Result<Price, Vec<FieldError>> {
