@@ -14,6 +14,10 @@ use crate::error::{StoreError, StoreResult};
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Rows per multi-row statement on the hot paths (a few hundred parameters, well under SQLite's
+/// limit; large enough that statement overhead is small).
+pub const STATEMENT_ROWS: usize = 500;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -93,6 +97,12 @@ impl Db {
                 .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections.max(2))
+                .after_connect(|_, _| {
+                    Box::pin(async {
+                        crate::tcp_nodelay::apply();
+                        Ok(())
+                    })
+                })
                 .acquire_timeout(Duration::from_secs(60))
                 .connect_with(options)
                 .await?;

@@ -56,8 +56,7 @@ struct Returned {
     customer_id: Option<String>,
 }
 
-/// Rows per insert statement (8 parameters each keeps well under SQLite's parameter limit).
-const CHUNK: usize = 500;
+const CHUNK: usize = crate::db::STATEMENT_ROWS;
 
 /// Stores events whose unique ids are distinct within the slice. Returns one outcome per event,
 /// in order.

@@ -21,6 +21,7 @@ pub mod plans;
 pub mod products;
 mod sqlite_decimal;
 pub mod tags;
+mod tcp_nodelay;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod usage;

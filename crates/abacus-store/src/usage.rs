@@ -109,7 +109,7 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
         }
         Conn::Postgres(e) => {
             let rows: Vec<(&BucketKey, &Bucket)> = deltas.buckets.iter().collect();
-            for chunk in rows.chunks(1000) {
+            for chunk in rows.chunks(crate::db::STATEMENT_ROWS) {
                 let text = |f: fn(&Bucket) -> Option<Decimal>| {
                     chunk
                         .iter()
@@ -178,7 +178,7 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
     Ok(())
 }
 
-const CHUNK: usize = 500;
+const CHUNK: usize = crate::db::STATEMENT_ROWS;
 
 /// Counts newly attributed events in the rollups of every metric of their names.
 pub async fn record(
