@@ -63,13 +63,18 @@ impl<'a> Biller<'a> {
         let Some(from) = after.checked_add(1) else {
             return Ok(None);
         };
-        // The next boundary is at most one period of the finest calendar away (or a change).
-        let mut best: Option<Micros> = None;
+        if from <= self.tl.start {
+            return Ok(Some(self.tl.start));
+        }
+        if self.tl.end.is_some_and(|e| from > e) {
+            return Ok(None);
+        }
+        // The service end, the next period start of each calendar, or the next change.
+        let mut best = self.tl.end;
         for cal in &self.tl.cals {
             let next = match cal.served.period_at(from)? {
                 Some(p) if p.period.start == from => Some(from),
                 Some(p) => Some(p.period.end),
-                None if from < self.tl.start => Some(self.tl.start),
                 None => None,
             };
             best = min_some(best, next);
