@@ -18,7 +18,8 @@ pub struct Invoice {
     /// thresholds are on this invoice), if any.
     pub closing: Option<Period>,
     /// The subscription's billing period starting at the boundary (its advance fees are on this
-    /// invoice), if any.
+    /// invoice), if any; as it runs without a cancellation inside it (which is credited when it
+    /// happens).
     pub opening: Option<Period>,
     pub lines: Vec<InvoiceLine>,
     /// Sum of the amounts of every line except credits applied.
