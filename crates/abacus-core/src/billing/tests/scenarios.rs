@@ -155,6 +155,7 @@ scenarios!(
     graduated_percentage_usage,
     volume_percentage_usage,
     prepaid_tiered_usage,
+    prepaid_fixed_tiered_usage,
     package_usage,
     expression_usage,
     matrix_usage,
@@ -184,6 +185,7 @@ scenarios!(
     price_level_minimum_spend,
     seats_added_mid_period,
     yearly_fee_with_monthly_usage,
+    tiered_seats_from_a_stub,
 );
 
 /// Every boundary of every scenario over two years bills without error and keeps the invariants.
