@@ -584,3 +584,106 @@ fn escalation_reads_the_api() {
     };
     assert_eq!(Escalation::from_input(&off), None);
 }
+
+#[test]
+fn the_minimum_counts_the_proration_of_a_change() {
+    let s = scenario("m", "", "2024-04-01")
+        .minimum_spend("200.00")
+        .items(vec![("pro", "Pro", fee("99.00", "advance"))])
+        .change(
+            "v2",
+            "2024-04-16T00:00:00Z",
+            vec![("pro", "Pro", fee("199.00", "advance"))],
+        );
+    // April: 99.00 (Apr 1) + (−49.50 + 99.50) (Apr 16) = 149.00: true-up 51.00 on May 1.
+    let inv = bill_at(&s.subscription, &[], "2024-05-01T00:00:00Z");
+    assert_eq!(
+        amounts(&inv),
+        [
+            (InvoiceLineKind::MinimumSpend, "51.00".into()),
+            (InvoiceLineKind::FixedAdvance, "199.00".into())
+        ]
+    );
+}
+
+#[test]
+fn the_cap_applies_after_the_discount_of_the_whole_period() {
+    let s = scenario("c", "", "2024-01-01")
+        .discount(Discount::Percentage(dec!(10)), None)
+        .maximum_spend("100.00")
+        .items(vec![
+            ("pro", "Pro", fee("99.00", "advance")),
+            ("api", "API", unit("m_api", "0.10")),
+        ])
+        .event("m_api", "2024-01-10T00:00:00Z", "500");
+    // January: 99.00 − 9.90 (Jan 1) + 50.00 − 5.00 = 134.10: cap −34.10. February 99.00 − 9.90.
+    let inv = bill_at(&s.subscription, &s.events, "2024-02-01T00:00:00Z");
+    assert_eq!(
+        amounts(&inv),
+        [
+            (InvoiceLineKind::Usage, "50.00".into()),
+            (InvoiceLineKind::Discount, "-5.00".into()),
+            (InvoiceLineKind::MaximumSpend, "-34.10".into()),
+            (InvoiceLineKind::FixedAdvance, "99.00".into()),
+            (InvoiceLineKind::Discount, "-9.90".into())
+        ]
+    );
+    assert_eq!(inv.total.to_string(), "100.00");
+}
+
+#[test]
+fn an_unrelated_change_does_not_split_usage() {
+    let s = scenario("u", "", "2024-04-01")
+        .items(vec![
+            ("pro", "Pro", fee("99.00", "advance")),
+            (
+                "api",
+                "API",
+                tiered(
+                    "m_api",
+                    vec![tier(0, Some(100), "1", None), tier(101, None, "0.5", None)],
+                ),
+            ),
+        ])
+        .change(
+            "v2",
+            "2024-04-16T00:00:00Z",
+            vec![
+                ("pro", "Pro", fee("199.00", "advance")),
+                (
+                    "api",
+                    "API",
+                    tiered(
+                        "m_api",
+                        vec![tier(0, Some(100), "1", None), tier(101, None, "0.5", None)],
+                    ),
+                ),
+            ],
+        )
+        .event("m_api", "2024-04-10T00:00:00Z", "100")
+        .event("m_api", "2024-04-20T00:00:00Z", "100");
+    let requests = usage_requests(&s.subscription, at("2024-05-01T00:00:00Z")).unwrap();
+    assert_eq!(requests.len(), 1);
+    // 200 units in one volume tier (0.5): 100.00, not 2 × 100 × 1.
+    let inv = bill_at(&s.subscription, &s.events, "2024-05-01T00:00:00Z");
+    assert_eq!(inv.lines[0].amount.to_string(), "100.00");
+    assert_eq!(inv.lines[0].version_id.as_deref(), Some("v1"));
+}
+
+#[test]
+fn a_fixed_discount_is_capped_at_the_period() {
+    let s = scenario("f", "", "2024-01-01")
+        .discount(Discount::Fixed(dec!(50)), None)
+        .items(vec![("api", "API", unit("m_api", "0.10"))])
+        .event("m_api", "2024-01-10T00:00:00Z", "300");
+    // January's charges are 30.00: the discount takes 30.00, not 50.00.
+    let inv = bill_at(&s.subscription, &s.events, "2024-02-01T00:00:00Z");
+    assert_eq!(
+        amounts(&inv),
+        [
+            (InvoiceLineKind::Usage, "30.00".into()),
+            (InvoiceLineKind::Discount, "-30.00".into())
+        ]
+    );
+    assert_eq!(inv.total.to_string(), "0.00");
+}
