@@ -3,6 +3,7 @@
 //! Everything here is deterministic and synchronous so that it can be unit- and property-tested
 //! in isolation. Persistence lives in `abacus-store`, HTTP in `abacus-server`.
 
+pub mod billing;
 pub mod calendar;
 pub mod catalog;
 pub mod country;
