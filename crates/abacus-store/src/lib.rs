@@ -24,6 +24,7 @@ pub mod tags;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod usage;
+pub mod webhooks;
 
 pub use db::{Backend, Conn, Connection, Db, DbOptions, PooledConn, Tx};
 pub use error::{StoreError, StoreResult};
