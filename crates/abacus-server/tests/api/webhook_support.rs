@@ -219,3 +219,16 @@ pub fn verify(secret: &str, c: &Captured) -> Result<(), String> {
     wh.verify(c.body.as_bytes(), &c.headers)
         .map_err(|e| e.to_string())
 }
+
+/// The organization of the app's key.
+pub async fn org_of(app: &TestApp) -> String {
+    let key_id = app.key.split_once('.').unwrap().0;
+    let mut c = app.state.db.read().await.unwrap();
+    abacus_store::api_keys::list(&mut c, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.id == key_id)
+        .unwrap()
+        .org_id
+}

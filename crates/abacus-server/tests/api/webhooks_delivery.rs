@@ -12,7 +12,7 @@ use abacus_store::{Backend, on_both_backends};
 use serde_json::{Value, json};
 
 use crate::harness::TestApp;
-use crate::webhook_support::{Receiver, Reply, app, endpoint, fast, verify, wait_status};
+use crate::webhook_support::{Receiver, Reply, app, endpoint, fast, org_of, verify, wait_status};
 
 on_both_backends!(
     test_event_is_signed_per_the_standard,
@@ -141,18 +141,6 @@ async fn rotated_secrets_sign_together_during_the_overlap(backend: Backend) {
     assert_eq!(c.header("webhook-signature").split(' ').count(), 1);
     verify(&new, c).unwrap();
     assert!(verify(&old, c).is_err());
-}
-
-async fn org_of(app: &TestApp) -> String {
-    let key_id = app.key.split_once('.').unwrap().0;
-    let mut c = app.state.db.read().await.unwrap();
-    abacus_store::api_keys::list(&mut c, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|k| k.id == key_id)
-        .unwrap()
-        .org_id
 }
 
 async fn every_event_type_goes_through_the_outbox_once(backend: Backend) {
