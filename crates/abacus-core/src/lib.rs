@@ -16,5 +16,6 @@ pub mod money;
 pub mod pricing;
 pub mod time;
 pub mod validation;
+pub mod webhooks;
 
 pub use validation::{FieldError, Validation};

@@ -16,6 +16,8 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<ServeConfig>,
     pub ingestor: Ingestor,
+    /// Starts a round of webhook deliveries at once (after this process enqueued some).
+    pub webhooks_wake: Arc<tokio::sync::Notify>,
 }
 
 pub struct App {
@@ -57,6 +59,7 @@ impl App {
                 db,
                 config: Arc::new(config),
                 ingestor,
+                webhooks_wake: Arc::new(tokio::sync::Notify::new()),
             },
             bootstrap_key,
             listener,
@@ -69,10 +72,16 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = crate::api::router(self.state.clone());
+        let webhooks = crate::webhooks::Worker::start(
+            self.state.db.clone(),
+            crate::webhooks::Settings::from_config(&self.state.config),
+            self.state.webhooks_wake.clone(),
+        );
         tracing::info!(addr = %self.addr, backend = ?self.state.db.backend(), "Abacus is listening");
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        webhooks.stop().await;
         self.state.db.close().await;
         tracing::info!("Abacus stopped");
         Ok(())

@@ -31,6 +31,37 @@ pub struct ServeConfig {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "ABACUS_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
+    /// Let webhook endpoints use plain `http` and loopback, private and link-local addresses
+    /// (development and tests only).
+    #[arg(long, env = "ABACUS_WEBHOOKS_ALLOW_PRIVATE", default_value_t = false,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhooks_allow_private: bool,
+    /// Seconds a webhook receiver has to answer one delivery.
+    #[arg(long, env = "ABACUS_WEBHOOKS_TIMEOUT_SECS", default_value_t = 15)]
+    pub webhooks_timeout_secs: u64,
+    /// Divides every webhook delay (retry schedule, Retry-After, leases, the 5-day disabling
+    /// window): 1 in production; tests use large values so a whole schedule runs in seconds.
+    #[arg(
+        long,
+        env = "ABACUS_WEBHOOKS_TIME_DIVISOR",
+        default_value_t = 1,
+        hide = true
+    )]
+    pub webhooks_time_divisor: u32,
+    /// An endpoint whose deliveries have all failed for this many seconds is disabled (5 days).
+    #[arg(
+        long,
+        env = "ABACUS_WEBHOOKS_DISABLE_AFTER_SECS",
+        default_value_t = 432_000,
+        hide = true
+    )]
+    pub webhooks_disable_after_secs: u64,
+    /// How often the webhook worker looks for due deliveries, in milliseconds.
+    #[arg(long, env = "ABACUS_WEBHOOKS_POLL_MS", default_value_t = 500)]
+    pub webhooks_poll_ms: u64,
+    /// Webhook deliveries in flight at once (each to a different endpoint).
+    #[arg(long, env = "ABACUS_WEBHOOKS_CONCURRENCY", default_value_t = 16)]
+    pub webhooks_concurrency: usize,
 }
 
 impl Default for ServeConfig {
@@ -39,6 +70,12 @@ impl Default for ServeConfig {
             listen: "127.0.0.1:0".into(),
             bootstrap_api_key: None,
             max_body_bytes: 1_048_576,
+            webhooks_allow_private: false,
+            webhooks_timeout_secs: 15,
+            webhooks_time_divisor: 1,
+            webhooks_disable_after_secs: 432_000,
+            webhooks_poll_ms: 500,
+            webhooks_concurrency: 16,
         }
     }
 }

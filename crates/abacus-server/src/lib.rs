@@ -14,6 +14,7 @@ pub mod problem;
 pub mod services;
 pub mod telemetry;
 pub mod version;
+pub mod webhooks;
 pub mod wire;
 
 pub use app::{App, AppState};

@@ -25,6 +25,7 @@ mod tcp_nodelay;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod usage;
+pub mod webhooks;
 
 pub use db::{Backend, Conn, Connection, Db, DbOptions, PooledConn, Tx};
 pub use error::{StoreError, StoreResult};

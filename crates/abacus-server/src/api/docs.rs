@@ -31,6 +31,7 @@ use crate::app::AppState;
         (name = "bundles", description = "Bundles: several priced products under one id."),
         (name = "tags", description = "Tags for products, plans and the other taggable objects."),
         (name = "prices", description = "Price previews (extension): what a price bills for given usage."),
+        (name = "webhooks", description = "Webhook endpoints, the delivery log, resends and test events (extension)."),
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField, crate::pagination::PaginationMeta))
 )]

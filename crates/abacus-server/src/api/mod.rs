@@ -14,6 +14,7 @@ pub mod tags;
 pub mod usage;
 pub mod v1;
 pub mod v2;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -45,6 +46,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(bundles::router())
         .merge(tags::router())
         .merge(prices::router())
+        .merge(webhooks::router())
 }
 
 pub fn router(state: AppState) -> Router {

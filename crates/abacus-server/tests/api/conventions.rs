@@ -201,6 +201,22 @@ async fn openapi_and_reference_page(backend: Backend) {
         ("/tags", &["get", "post"]),
         ("/tags/{id}", &["get", "delete"]),
         ("/prices/preview", &["post"]),
+        ("/webhook-endpoints", &["get", "post"]),
+        ("/webhook-endpoints/{id}", &["get", "patch", "delete"]),
+        ("/webhook-endpoints/{id}/rotate-secret", &["post"]),
+        ("/webhook-endpoints/{id}/test", &["post"]),
+        ("/webhook-endpoints/{id}/messages", &["get"]),
+        ("/webhook-endpoints/{id}/messages/{msg_id}", &["get"]),
+        (
+            "/webhook-endpoints/{id}/messages/{msg_id}/attempts",
+            &["get"],
+        ),
+        (
+            "/webhook-endpoints/{id}/messages/{msg_id}/resend",
+            &["post"],
+        ),
+        ("/webhook-endpoints/{id}/recover", &["post"]),
+        ("/webhook-event-types", &["get"]),
     ];
     for (path, methods) in expected {
         let ops = paths
@@ -230,6 +246,10 @@ async fn openapi_and_reference_page(backend: Backend) {
         "BundleResponse",
         "TagResponse",
         "PricePreviewRequest",
+        "EndpointResponse",
+        "CreateEndpointRequest",
+        "MessageResponse",
+        "AttemptResponse",
     ] {
         assert!(schemas.get(s).is_some(), "schema {s}");
     }

@@ -73,15 +73,24 @@ impl Resp {
 impl TestApp {
     /// Starts a server over a fresh database; `None` when the backend is not available.
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// [`TestApp::spawn`] with the configuration adjusted by `configure`.
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> Option<TestApp> {
         if std::env::var_os("RUST_LOG").is_some() {
             abacus_server::telemetry::init();
         }
         let db = TestDb::fresh(backend).await?;
         let key = abacus_server::auth::generate_key();
-        let config = ServeConfig {
+        let mut config = ServeConfig {
             bootstrap_api_key: Some(key.clone()),
             ..ServeConfig::default()
         };
+        configure(&mut config);
         let app = App::build(&db.url, &DbOptions { max_connections: 4 }, config)
             .await
             .expect("server starts");

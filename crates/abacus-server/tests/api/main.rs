@@ -4,6 +4,7 @@
 mod catalog_support;
 mod harness;
 mod metering_support;
+mod webhook_support;
 
 mod bad_input;
 mod bundles_and_tags;
@@ -21,4 +22,9 @@ mod price_preview;
 mod products;
 mod sdk;
 mod sdk_catalog;
+mod sdk_webhooks;
 mod tenancy;
+mod webhooks_bad_input;
+mod webhooks_crash;
+mod webhooks_delivery;
+mod webhooks_endpoints;

@@ -12,14 +12,14 @@ use crate::harness::TestApp;
 
 on_both_backends!(python_sdk_suite);
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
         .unwrap()
 }
 
-async fn python() -> Option<String> {
+pub async fn python() -> Option<String> {
     if std::env::var("ABACUS_SKIP_SDK_TESTS").is_ok_and(|v| v == "1") {
         eprintln!("skipped: ABACUS_SKIP_SDK_TESTS=1");
         return None;
