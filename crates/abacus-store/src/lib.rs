@@ -20,6 +20,7 @@ pub mod orgs;
 pub mod plans;
 pub mod products;
 mod sqlite_decimal;
+pub mod subscriptions;
 pub mod tags;
 #[cfg(feature = "test-support")]
 pub mod testing;
