@@ -238,7 +238,8 @@ impl From<&PlanSpec> for PlanInput {
     }
 }
 
-pub(crate) fn valid_payment_terms(s: &str) -> bool {
+/// `due_on_receipt`, or `net_N` with N from 0 to 365 days.
+pub fn valid_payment_terms(s: &str) -> bool {
     s == "due_on_receipt"
         || s.strip_prefix("net_").is_some_and(|n| {
             !n.is_empty()

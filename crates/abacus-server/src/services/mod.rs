@@ -4,3 +4,4 @@
 pub mod catalog;
 pub mod customers;
 pub mod metering;
+pub mod subscriptions;
