@@ -4,6 +4,7 @@
 mod catalog_support;
 mod harness;
 mod metering_support;
+mod subscription_support;
 
 mod bad_input;
 mod bundles_and_tags;
@@ -21,4 +22,8 @@ mod price_preview;
 mod products;
 mod sdk;
 mod sdk_catalog;
+mod subscription_bad_input;
+mod subscription_changes;
+mod subscription_lifecycle;
+mod subscriptions;
 mod tenancy;
