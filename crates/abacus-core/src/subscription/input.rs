@@ -700,7 +700,8 @@ impl SubscriptionPatch {
                     .unwrap_or(start)
             };
             if self.trial_period_days != Patch::Absent
-                && s.terms.trial_period_days != current.terms.trial_period_days
+                && s.terms.trial_period_days.unwrap_or(0)
+                    != current.terms.trial_period_days.unwrap_or(0)
             {
                 let old_end = trial_end(current.terms.trial_period_days);
                 let new_end = trial_end(s.terms.trial_period_days);

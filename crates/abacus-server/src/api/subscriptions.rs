@@ -472,6 +472,18 @@ pub fn price_doc(price: &PriceInput, currency: &str) -> Value {
     };
     doc.entry("charge_on_contract_start")
         .or_insert(Value::Bool(false));
+    // The SDK's `FixedPricingModelResponse` carries the computed `total` (units × price per unit,
+    // rounded to the currency's minor units).
+    if let Some(m) = &price.fixed_pricing_model
+        && let Some(Value::Object(fixed)) = doc.get_mut("fixed_pricing_model")
+        && let Some(total) = m.price_per_unit.checked_mul(m.units.into())
+    {
+        let total = match abacus_core::currency::Currency::parse(currency) {
+            Ok(c) => abacus_core::money::round(total, c),
+            Err(_) => total.normalize(),
+        };
+        fixed.insert("total".into(), json!(total.to_string()));
+    }
     doc.insert("currency".into(), json!(currency));
     Value::Object(doc)
 }

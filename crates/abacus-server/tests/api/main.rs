@@ -22,6 +22,7 @@ mod price_preview;
 mod products;
 mod sdk;
 mod sdk_catalog;
+mod sdk_subscriptions;
 mod subscription_bad_input;
 mod subscription_changes;
 mod subscription_lifecycle;

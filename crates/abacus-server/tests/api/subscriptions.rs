@@ -429,7 +429,8 @@ async fn the_v1_surface_speaks_camel_case(backend: Backend) {
     let v = app.ok(&format!("{path}/versions/current")).await;
     assert_eq!(
         v["items"][0]["price"]["fixed_pricing_model"],
-        json!({"price_per_unit": "25.00", "units": 2})
+        json!({"price_per_unit": "25.00", "units": 2, "total": "50.00"}),
+        "the SDK's FixedPricingModelResponse carries the total"
     );
     // List and get.
     let list = app
