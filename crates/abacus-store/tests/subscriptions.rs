@@ -454,13 +454,13 @@ async fn subscription_lists_filter_sort_and_page(backend: Backend) {
         ids(&list(at(1_000, vec![Status::Active]), Default::default())
             .await
             .0),
-        [active.id.clone()]
+        [active.id.as_str()]
     );
     assert_eq!(
         ids(&list(at(1_000, vec![Status::Canceled]), Default::default())
             .await
             .0),
-        [ending.id.clone()]
+        [ending.id.as_str()]
     );
     assert_eq!(
         ids(&list(
@@ -477,7 +477,7 @@ async fn subscription_lists_filter_sort_and_page(backend: Backend) {
     };
     assert_eq!(
         ids(&list(by_customer, Default::default()).await.0),
-        [foreign.id.clone()]
+        [foreign.id.as_str()]
     );
     let by_tag = ListFilter {
         tag_ids: vec![tag.id.clone()],
@@ -485,7 +485,7 @@ async fn subscription_lists_filter_sort_and_page(backend: Backend) {
     };
     assert_eq!(
         ids(&list(by_tag, Default::default()).await.0),
-        [active.id.clone()]
+        [active.id.as_str()]
     );
     // Sorts: contract start, descending; activated_at puts drafts (no value) last.
     let (page, _) = list(all.clone(), (SortField::ContractStartDate, true)).await;
@@ -880,7 +880,7 @@ async fn customers_filter_on_active_subscriptions(backend: Backend) {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(names(Some(true), 999).await, ["Globex"]);
-    assert_eq!(names(Some(false), 999).await, [idle.name.clone()]);
+    assert_eq!(names(Some(false), 999).await, [idle.name.as_str()]);
     assert_eq!(names(Some(true), 1_000).await, Vec::<String>::new());
     assert_eq!(names(None, 1_000).await.len(), 2);
 }

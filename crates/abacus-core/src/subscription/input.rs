@@ -752,6 +752,9 @@ impl SubscriptionPatch {
     }
 }
 
+/// A version's checked items, and its entitlements when the request gave any.
+pub type VersionContent = (Vec<Item>, Option<Vec<EntitlementInput>>);
+
 /// `VersionItemInput`s and entitlements of `subscription_versions.create` and `replace`.
 pub fn check_version_content(
     items: &[PlanItemInput],
@@ -759,7 +762,7 @@ pub fn check_version_content(
     currency: &str,
     naming: Naming,
     refs: &Refs,
-) -> Result<(Vec<Item>, Option<Vec<EntitlementInput>>), Vec<FieldError>> {
+) -> Result<VersionContent, Vec<FieldError>> {
     let mut f = Fields::new(naming);
     let items = check_item_inputs(&mut f, items, currency, refs);
     if let Some(e) = entitlements {

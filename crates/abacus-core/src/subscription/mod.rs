@@ -20,8 +20,8 @@ pub use change::{ChangesApplied, Delta, ItemRef};
 pub use effective::{Effective, cancellation_at, version_start};
 pub use input::{
     BillingInput, CANCEL_REASONS, COLLECTION_METHODS, ContractInput, CustomerRef, NewContext,
-    NewSubscription, RenewalInput, SubscriptionInput, SubscriptionPatch, check_cancel,
-    check_version_content, merge_items, parse_date,
+    NewSubscription, RenewalInput, SubscriptionInput, SubscriptionPatch, VersionContent,
+    check_cancel, check_version_content, merge_items, parse_date,
 };
 pub use model::{
     BillingTerms, Cancellation, ContractTerms, Item, RenewalTerms, Status, Subscription, Terms,

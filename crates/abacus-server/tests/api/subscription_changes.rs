@@ -68,7 +68,7 @@ async fn upgrade_downgrade_add_and_remove(backend: Backend) {
     assert_eq!(up["is_new_version"], true);
     assert_eq!(up["version_status"], "published");
     assert_eq!(up["source_version_id"], first.as_str());
-    assert_eq!(refs(&up["changes_applied"]["updated"]), [c.seats.clone()]);
+    assert_eq!(refs(&up["changes_applied"]["updated"]), [c.seats.as_str()]);
     assert_eq!(up["changes_applied"]["added"], json!([]));
     assert_eq!(up["end_date"], Value::Null);
     let now = current(&app, &sid).await;
@@ -120,8 +120,8 @@ async fn upgrade_downgrade_add_and_remove(backend: Backend) {
         refs(&r["changes_applied"]["added"]),
         [c.sso.clone(), c.bundle.clone()]
     );
-    assert_eq!(refs(&r["changes_applied"]["removed"]), [c.seats.clone()]);
-    assert_eq!(refs(&r["changes_applied"]["updated"]), [c.api.clone()]);
+    assert_eq!(refs(&r["changes_applied"]["removed"]), [c.seats.as_str()]);
+    assert_eq!(refs(&r["changes_applied"]["updated"]), [c.api.as_str()]);
     let now = current(&app, &sid).await;
     assert_eq!(
         item_keys(&now),
@@ -257,7 +257,7 @@ async fn plan_switch_bundles_drafts_and_sources(backend: Backend) {
         refs(&r["changes_applied"]["updated"]),
         [c.seats.clone(), c.api.clone()]
     );
-    assert_eq!(refs(&r["changes_applied"]["added"]), [c.bundle.clone()]);
+    assert_eq!(refs(&r["changes_applied"]["added"]), [c.bundle.as_str()]);
     let keys: Vec<&str> = v["entitlements"]
         .as_array()
         .unwrap()

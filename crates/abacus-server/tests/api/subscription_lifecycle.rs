@@ -12,6 +12,7 @@ on_both_backends!(
     cancellation_transitions,
     version_transitions,
     forbidden_transitions_are_conflicts,
+    concurrent_writes_are_serialised,
 );
 
 async fn setup(backend: Backend) -> Option<(TestApp, Catalog)> {
@@ -465,4 +466,70 @@ async fn forbidden_transitions_are_conflicts(backend: Backend) {
             .await,
         "already ended",
     );
+}
+
+/// Writes that check before they act run one at a time per organization: concurrent versions get
+/// distinct consecutive numbers, concurrent activations activate once, and a customer is never
+/// deleted while a subscription is created for it.
+async fn concurrent_writes_are_serialised(backend: Backend) {
+    let Some((app, c)) = setup(backend).await else {
+        return;
+    };
+    let s = app.active(&c, &days_from_today(-5), "99.00").await;
+    let path = format!("/subscriptions/{}/versions", id(&s));
+    let creates = (0..12).map(|i| {
+        let body = json!({"items": [{"product_id": c.seats, "price": monthly(&format!("{}.00", 10 + i))}]});
+        let path = path.clone();
+        let app = &app;
+        async move { app.post_v2(&path, &body).await }
+    });
+    let mut numbers: Vec<i64> = futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.body["number"].as_i64().unwrap()
+        })
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, (2..=13).collect::<Vec<_>>());
+
+    let d = app
+        .subscription(json!({"customer_id": c.customer, "plan_id": c.plan}))
+        .await;
+    let activate = format!("/subscriptions/{}/activate", id(&d));
+    let empty = json!({});
+    let runs = (0..6).map(|_| app.post_v2(&activate, &empty));
+    let done: Vec<Value> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body
+        })
+        .collect();
+    assert!(
+        done.iter()
+            .all(|b| b["activated_at"] == done[0]["activated_at"])
+    );
+    let versions = app.ok(&format!("/subscriptions/{}/versions", id(&d))).await;
+    assert_eq!(versions["data"].as_array().unwrap().len(), 1);
+
+    for round in 0..4 {
+        let who = app.customer(&format!("Racer {round}"), &[]).await;
+        let cid = id(&who);
+        let body = json!({"customer_id": cid, "items": [{"product_id": c.seats, "price": monthly("1.00")}]});
+        let customer = format!("/customers/{cid}");
+        let (created, deleted) = tokio::join!(
+            app.post_v2("/subscriptions", &body),
+            app.delete_v2(&customer),
+        );
+        match (created.status, deleted.status) {
+            (201, 409) | (422, 200) => {}
+            other => panic!(
+                "round {round}: {other:?}: {} / {}",
+                created.text, deleted.text
+            ),
+        }
+    }
 }

@@ -77,7 +77,7 @@ async fn creation_patterns(backend: Backend) {
     let v = app
         .ok(&format!("/subscriptions/{}/versions/{vid}", id(&raw)))
         .await;
-    assert_eq!(item_keys(&v), [c.api.clone()]);
+    assert_eq!(item_keys(&v), [c.api.as_str()]);
     assert_eq!(v["items"][0]["price"]["currency"], "USD");
     assert_eq!(v["items"][0]["price"]["charge_on_contract_start"], false);
     assert_eq!(v["status"], "draft");
