@@ -1004,3 +1004,107 @@ proptest! {
         }
     }
 }
+
+const POOL: [&str; 4] = ["prod_seats", "prod_support", "prod_sso", "prod_api"];
+
+fn pool_item(k: usize, amount: u32) -> Item {
+    let product = POOL[k];
+    let price = if product == "prod_api" {
+        unit_price(&format!("0.0{}", amount % 9 + 1))
+    } else {
+        fixed_price(&format!("{amount}.00"))
+    };
+    Item::Product(ProductPrice {
+        product_id: product.into(),
+        price,
+    })
+}
+
+fn price_json(item: &Item) -> Value {
+    match item {
+        Item::Product(p) => serde_json::to_value(&p.price).unwrap(),
+        Item::Bundle { .. } => Value::Null,
+    }
+}
+
+proptest! {
+    /// Removing some items and adding others gives the kept items in their order followed by the
+    /// added ones, and `changes_applied` names exactly those removed and added.
+    #[test]
+    fn deltas_remove_and_add_exactly(
+        present in prop::collection::btree_set(0usize..4, 0..4),
+        remove_mask in prop::collection::vec(prop::bool::ANY, 4),
+        add_amounts in prop::collection::vec(1u32..500, 4),
+        add_mask in prop::collection::vec(prop::bool::ANY, 4),
+    ) {
+        let base: Vec<Item> = present.iter().map(|&k| pool_item(k, 10 + k as u32)).collect();
+        let removed: Vec<usize> = present.iter().copied().filter(|&k| remove_mask[k]).collect();
+        let kept: Vec<usize> = present.iter().copied().filter(|&k| !remove_mask[k]).collect();
+        let added: Vec<usize> = (0..4).filter(|k| !kept.contains(k) && add_mask[*k]).collect();
+        let d = json!({
+            "remove": removed.iter().map(|&k| json!({"product_id": POOL[k]})).collect::<Vec<_>>(),
+            "add": added.iter().map(|&k| json!({"product_id": POOL[k], "new_price": price_json(&pool_item(k, add_amounts[k]))})).collect::<Vec<_>>(),
+        });
+        let result = change::apply(&base, &delta(d), "USD", Naming::Snake, &refs()).unwrap();
+        let keys: Vec<String> = result.iter().map(item_key).collect();
+        let want: Vec<String> = kept.iter().chain(added.iter()).map(|&k| POOL[k].to_string()).collect();
+        prop_assert_eq!(keys, want);
+        let applied = diff(&base, &result);
+        let names = |v: &[ItemRef]| v.iter().map(|r| r.product_id.clone().unwrap()).collect::<Vec<_>>();
+        // A product removed and added back in the same change is an update (or nothing, when its
+        // price is the same).
+        let back: Vec<usize> = added.iter().copied().filter(|k| removed.contains(k)).collect();
+        prop_assert_eq!(names(&applied.removed), removed.iter().filter(|k| !back.contains(k)).map(|&k| POOL[k].to_string()).collect::<Vec<_>>());
+        prop_assert_eq!(names(&applied.added), added.iter().filter(|k| !back.contains(k)).map(|&k| POOL[k].to_string()).collect::<Vec<_>>());
+        for r in &applied.updated {
+            prop_assert!(back.iter().any(|&k| Some(POOL[k]) == r.product_id.as_deref()));
+        }
+        prop_assert!(diff(&result, &result) == ChangesApplied::default());
+    }
+
+    /// A plan's items with overrides: every override is in the result as given, every plan item
+    /// not overridden is kept, and nothing is duplicated.
+    #[test]
+    fn overrides_merge_into_plan_items(
+        plan_keys in prop::collection::btree_set(0usize..4, 0..4),
+        override_keys in prop::collection::btree_set(0usize..4, 0..4),
+        amount in 1u32..900,
+    ) {
+        let plan: Vec<Item> = plan_keys.iter().map(|&k| pool_item(k, 10)).collect();
+        let overrides: Vec<Item> = override_keys.iter().map(|&k| pool_item(k, amount)).collect();
+        let merged = merge_items(&plan, overrides.clone());
+        let keys: std::collections::BTreeSet<usize> = plan_keys.union(&override_keys).copied().collect();
+        prop_assert_eq!(merged.len(), keys.len());
+        for o in &overrides {
+            prop_assert!(merged.contains(o));
+        }
+        for (k, p) in plan_keys.iter().zip(&plan) {
+            if !override_keys.contains(k) {
+                prop_assert!(merged.contains(p));
+            }
+        }
+        // Plan items keep their positions; additions follow.
+        let first: Vec<String> = merged.iter().take(plan.len()).map(item_key).collect();
+        prop_assert_eq!(first, plan.iter().map(item_key).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn a_zero_day_trial_is_no_trial() {
+    let r = refs();
+    let active = subscription(terms(date(2026, 1, 1)), Status::Active);
+    let patch = SubscriptionPatch {
+        trial_period_days: Patch::Value(0),
+        ..Default::default()
+    };
+    let s = patch
+        .apply_to(
+            &active,
+            Naming::Snake,
+            &r,
+            &TimeZone::UTC,
+            us("2026-06-01T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(s.terms.trial_period_days, Some(0));
+}
