@@ -14,6 +14,7 @@ pub mod ids;
 pub mod metering;
 pub mod money;
 pub mod pricing;
+pub mod subscription;
 pub mod time;
 pub mod validation;
 pub mod webhooks;

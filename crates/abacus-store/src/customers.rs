@@ -64,6 +64,10 @@ pub enum AliasConflict {
 pub struct ListFilter {
     pub alias: Option<String>,
     pub email: Option<String>,
+    /// Customers with (`true`) or without (`false`) a subscription that is active at `now`.
+    pub has_active_subscriptions: Option<bool>,
+    /// The instant "active" is judged at.
+    pub now: Micros,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -278,16 +282,20 @@ pub async fn list(
     };
     let condition = "org_id = $1 AND deleted_at IS NULL
         AND ($2 IS NULL OR id IN (SELECT customer_id FROM customer_aliases WHERE org_id = $1 AND alias = $2))
-        AND ($3 IS NULL OR id IN (SELECT customer_id FROM customer_contacts WHERE org_id = $1 AND lower(email) = lower($3)))";
+        AND ($3 IS NULL OR id IN (SELECT customer_id FROM customer_contacts WHERE org_id = $1 AND lower(email) = lower($3)))
+        AND ($4 IS NULL OR $4 = EXISTS (SELECT 1 FROM subscriptions s WHERE s.org_id = $1 AND s.customer_id = customers.id
+                                         AND s.status = 'active' AND (s.ends_at IS NULL OR s.ends_at > $5)))";
     let page_sql = format!(
-        "SELECT {COLUMNS} FROM customers WHERE {condition} ORDER BY {order} LIMIT $4 OFFSET $5"
+        "SELECT {COLUMNS} FROM customers WHERE {condition} ORDER BY {order} LIMIT $6 OFFSET $7"
     );
     let count_sql = format!("SELECT COUNT(*) FROM customers WHERE {condition}");
     let rows: Vec<CustomerRow> = on!(c, e => sqlx::query_as(AssertSqlSafe(page_sql.as_str()))
-        .bind(org_id).bind(&filter.alias).bind(&filter.email).bind(limit).bind(offset)
+        .bind(org_id).bind(&filter.alias).bind(&filter.email).bind(filter.has_active_subscriptions)
+        .bind(filter.now).bind(limit).bind(offset)
         .fetch_all(e).await)?;
     let total: i64 = on!(c, e => sqlx::query_scalar(AssertSqlSafe(count_sql.as_str()))
-        .bind(org_id).bind(&filter.alias).bind(&filter.email).fetch_one(e).await)?;
+        .bind(org_id).bind(&filter.alias).bind(&filter.email).bind(filter.has_active_subscriptions)
+        .bind(filter.now).fetch_one(e).await)?;
     Ok((assemble(c, org_id, rows).await?, total))
 }
 
@@ -307,9 +315,10 @@ pub async fn soft_delete(
 }
 
 /// Records that keep a customer from being deleted: each a table holding rows that reference the
-/// customer through a `customer_id` column, and how to describe them. Subscriptions and invoices
-/// add themselves here when their tables exist.
-pub const DEPENDENTS: &[(&str, &str)] = &[];
+/// customer through a `customer_id` column, and how to describe them. Every subscription counts,
+/// drafts and canceled ones included (they hold the customer's history); invoices add themselves
+/// here when their table exists.
+pub const DEPENDENTS: &[(&str, &str)] = &[("subscriptions", "subscriptions")];
 
 /// The kinds of records that keep this customer from being deleted (empty when it may go).
 pub async fn dependents(

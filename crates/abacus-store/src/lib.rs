@@ -20,6 +20,7 @@ pub mod orgs;
 pub mod plans;
 pub mod products;
 mod sqlite_decimal;
+pub mod subscriptions;
 pub mod tags;
 mod tcp_nodelay;
 #[cfg(feature = "test-support")]

@@ -56,3 +56,31 @@ pub async fn lock_for_bootstrap(c: &mut impl Connection) -> StoreResult<()> {
     }
     Ok(())
 }
+
+/// An organization's settings (`GET /organization`): its billing time zone and the payment terms
+/// new subscriptions get when neither the request nor the plan names any.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Settings {
+    pub id: String,
+    pub name: String,
+    /// An IANA name, `UTC` by default.
+    pub time_zone: String,
+    /// `net_N` or `due_on_receipt`; `net_30` by default.
+    pub default_payment_terms: String,
+    pub created_at: Micros,
+}
+
+pub async fn settings(c: &mut impl Connection, id: &str) -> StoreResult<Option<Settings>> {
+    Ok(on!(c, e => sqlx::query_as(
+        "SELECT id, name, time_zone, default_payment_terms, created_at FROM organizations WHERE id = $1")
+        .bind(id).fetch_optional(e).await)?)
+}
+
+/// Writes the settings' name, time zone and default payment terms.
+pub async fn update_settings(c: &mut impl Connection, s: &Settings) -> StoreResult<bool> {
+    let done = on!(c, e => sqlx::query(
+        "UPDATE organizations SET name = $2, time_zone = $3, default_payment_terms = $4 WHERE id = $1")
+        .bind(&s.id).bind(&s.name).bind(&s.time_zone).bind(&s.default_payment_terms)
+        .execute(e).await.map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}

@@ -286,8 +286,8 @@ pub struct Dependent {
     pub what: &'static str,
 }
 
-/// Plans (unless archived) and bundles that price a product keep it; subscriptions add their
-/// items here (active ones) when they exist.
+/// Plans (unless archived), bundles, and subscriptions that are not canceled (drafts, which can
+/// still be activated, and active ones, in any of their versions) keep a product.
 pub const DEPENDENTS: &[Dependent] = &[
     Dependent {
         table: "plan_items",
@@ -298,6 +298,11 @@ pub const DEPENDENTS: &[Dependent] = &[
         table: "bundle_prices",
         condition: "1 = 1",
         what: "bundles",
+    },
+    Dependent {
+        table: "subscription_items",
+        condition: "subscription_id IN (SELECT id FROM subscriptions WHERE status <> 'canceled')",
+        what: "subscriptions",
     },
 ];
 

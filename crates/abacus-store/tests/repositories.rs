@@ -471,6 +471,7 @@ async fn customers_list_filters_sort_and_paging(backend: Backend) {
     let f = ListFilter {
         alias: Some("a-3".into()),
         email: None,
+        ..Default::default()
     };
     let (page, total) = customers::list(&mut c, &org, &f, Sort::default(), 10, 0)
         .await
@@ -479,6 +480,7 @@ async fn customers_list_filters_sort_and_paging(backend: Backend) {
     let f = ListFilter {
         alias: None,
         email: Some("BILLING@bravo.example".into()),
+        ..Default::default()
     };
     let (page, total) = customers::list(&mut c, &org, &f, Sort::default(), 10, 0)
         .await
@@ -487,6 +489,7 @@ async fn customers_list_filters_sort_and_paging(backend: Backend) {
     let f = ListFilter {
         alias: None,
         email: Some("ops@x.example".into()),
+        ..Default::default()
     };
     assert_eq!(
         customers::list(&mut c, &org, &f, Sort::default(), 10, 0)
@@ -498,6 +501,7 @@ async fn customers_list_filters_sort_and_paging(backend: Backend) {
     let f = ListFilter {
         alias: Some("a-3".into()),
         email: Some("billing@alpha.example".into()),
+        ..Default::default()
     };
     assert_eq!(
         customers::list(&mut c, &org, &f, Sort::default(), 10, 0)

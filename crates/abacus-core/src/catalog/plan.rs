@@ -238,7 +238,8 @@ impl From<&PlanSpec> for PlanInput {
     }
 }
 
-fn valid_payment_terms(s: &str) -> bool {
+/// `due_on_receipt`, or `net_N` with N from 0 to 365 days.
+pub fn valid_payment_terms(s: &str) -> bool {
     s == "due_on_receipt"
         || s.strip_prefix("net_").is_some_and(|n| {
             !n.is_empty()
@@ -267,7 +268,7 @@ impl PlanInput {
         check_terms(&mut f, &self.terms);
         let tags_field = f.at("", "tags");
         f.tag_ids(&tags_field, &self.tags, refs, "plan");
-        let items = check_items(&mut f, &self.items, currency.as_deref(), refs);
+        let items = check_items(&mut f, &self.items, currency.as_deref(), refs, "plan");
         f.into_result()?;
         Ok(PlanSpec {
             name,
@@ -280,7 +281,7 @@ impl PlanInput {
     }
 }
 
-fn check_period(
+pub(crate) fn check_period(
     f: &mut Fields,
     type_snake: &str,
     duration_snake: &str,
@@ -366,30 +367,7 @@ fn check_terms(f: &mut Fields, t: &PlanTerms) {
         }
     }
     if let Some(e) = &t.price_escalation {
-        let base = f.at("", "price_escalation");
-        if e.kind != "percentage" {
-            f.push(
-                f.at(&base, "type"),
-                format!("'{}' is not one of: percentage", e.kind),
-            );
-        }
-        if !(1..=MAX_MONTHS).contains(&e.interval_months) {
-            f.push(
-                f.at(&base, "interval_months"),
-                format!("must be from 1 to {MAX_MONTHS}"),
-            );
-        }
-        match e.percentage {
-            None if e.enabled => f.push(
-                f.at(&base, "percentage"),
-                "is required when the escalation is enabled",
-            ),
-            Some(p) if p <= Decimal::ZERO || p > Decimal::ONE_HUNDRED => f.push(
-                f.at(&base, "percentage"),
-                "must be a percentage above 0 and at most 100 (\"5\" is 5%)",
-            ),
-            _ => {}
-        }
+        check_escalation(f, e);
     }
     check_entitlements(f, &t.entitlements);
     if let Some(s) = &t.invoice_settings {
@@ -410,7 +388,35 @@ fn check_terms(f: &mut Fields, t: &PlanTerms) {
     }
 }
 
-fn check_entitlements(f: &mut Fields, list: &[EntitlementInput]) {
+/// Checks a `price_escalation` (spelled `price_escalation` at the top level).
+pub(crate) fn check_escalation(f: &mut Fields, e: &PriceEscalationInput) {
+    let base = f.at("", "price_escalation");
+    if e.kind != "percentage" {
+        f.push(
+            f.at(&base, "type"),
+            format!("'{}' is not one of: percentage", e.kind),
+        );
+    }
+    if !(1..=MAX_MONTHS).contains(&e.interval_months) {
+        f.push(
+            f.at(&base, "interval_months"),
+            format!("must be from 1 to {MAX_MONTHS}"),
+        );
+    }
+    match e.percentage {
+        None if e.enabled => f.push(
+            f.at(&base, "percentage"),
+            "is required when the escalation is enabled",
+        ),
+        Some(p) if p <= Decimal::ZERO || p > Decimal::ONE_HUNDRED => f.push(
+            f.at(&base, "percentage"),
+            "must be a percentage above 0 and at most 100 (\"5\" is 5%)",
+        ),
+        _ => {}
+    }
+}
+
+pub(crate) fn check_entitlements(f: &mut Fields, list: &[EntitlementInput]) {
     let field = f.at("", "entitlements");
     if list.len() > MAX_ENTITLEMENTS {
         f.push(
@@ -545,11 +551,14 @@ fn check_entitlements(f: &mut Fields, list: &[EntitlementInput]) {
     }
 }
 
-fn check_items(
+/// Checks `items` (spelled `items[i]` in the caller's naming); `owner` names what the items belong
+/// to in messages ("plan", "subscription").
+pub(crate) fn check_items(
     f: &mut Fields,
     items: &[PlanItemInput],
     currency: Option<&str>,
     refs: &Refs,
+    owner: &str,
 ) -> Vec<PlanItem> {
     let list = f.at("", "items");
     if items.len() > MAX_ITEMS {
@@ -639,7 +648,7 @@ fn check_items(
         {
             f.push(
                 bundle_field.clone(),
-                format!("the bundle's prices are in {bc}, the plan's in {c}"),
+                format!("the bundle's prices are in {bc}, the {owner}'s in {c}"),
             );
         }
         if let Some(id) = &bundle_id

@@ -32,6 +32,9 @@ use crate::app::AppState;
         (name = "tags", description = "Tags for products, plans and the other taggable objects."),
         (name = "prices", description = "Price previews (extension): what a price bills for given usage."),
         (name = "webhooks", description = "Webhook endpoints, the delivery log, resends and test events (extension)."),
+        (name = "subscriptions", description = "Subscriptions: lifecycle, billing dates, entitlements. v2 shapes with `Alguna-Version`; create, get, list, activate and cancel also in v1 camelCase without."),
+        (name = "subscription versions", description = "A subscription's priced items: versions (snapshots, drafts, publishing) and changes (deltas, previews)."),
+        (name = "organization", description = "The organization's settings (extension): billing time zone, default payment terms."),
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField, crate::pagination::PaginationMeta))
 )]

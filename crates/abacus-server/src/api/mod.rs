@@ -7,9 +7,12 @@ pub mod docs;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod organization;
 pub mod plans;
 pub mod prices;
 pub mod products;
+pub mod subscription_versions;
+pub mod subscriptions;
 pub mod tags;
 pub mod usage;
 pub mod v1;
@@ -47,6 +50,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(tags::router())
         .merge(prices::router())
         .merge(webhooks::router())
+        .merge(subscriptions::router())
+        .merge(subscription_versions::router())
+        .merge(organization::router())
 }
 
 pub fn router(state: AppState) -> Router {

@@ -125,6 +125,10 @@ pub async fn update_product(
 /// Soft-deletes a product; 409 while a table in `products::DEPENDENTS` uses it.
 pub async fn delete_product(tx: &mut Tx, org_id: &str, id: &str) -> ApiResult<String> {
     products::lock_catalog(tx, org_id).await?;
+    // Subscription writes check the products they price under this lock; subscriptions whose
+    // service has ended are recorded as canceled first, so they no longer hold the product.
+    abacus_store::subscriptions::lock(tx, org_id).await?;
+    abacus_store::subscriptions::settle_ended(tx, org_id, now_micros()).await?;
     let product = get_product(tx, org_id, id).await?;
     let found = products::dependents(tx, org_id, &product.id).await?;
     if !found.is_empty() {

@@ -85,6 +85,8 @@ pub async fn update(
 /// Soft-deletes a customer and releases its aliases; 409 while subscriptions or invoices refer
 /// to it.
 pub async fn delete(tx: &mut Tx, org_id: &str, id_or_alias: &str) -> ApiResult<String> {
+    // Serialised with subscription writes, so none is created for a customer being deleted.
+    abacus_store::subscriptions::lock(tx, org_id).await?;
     let id = resolve(tx, org_id, id_or_alias).await?;
     refuse_if_dependents(tx, org_id, &id, "delete").await?;
     customers::soft_delete(tx, org_id, &id, now_micros()).await?;

@@ -5,3 +5,4 @@ pub mod catalog;
 pub mod customers;
 pub mod metering;
 pub mod webhooks;
+pub mod subscriptions;

@@ -217,6 +217,26 @@ async fn openapi_and_reference_page(backend: Backend) {
         ),
         ("/webhook-endpoints/{id}/recover", &["post"]),
         ("/webhook-event-types", &["get"]),
+        ("/subscriptions", &["get", "post"]),
+        ("/subscriptions/{id}", &["get", "patch", "delete"]),
+        ("/subscriptions/{id}/activate", &["post"]),
+        ("/subscriptions/{id}/cancel", &["post"]),
+        ("/subscriptions/{id}/cancel/revert", &["post"]),
+        ("/subscriptions/{id}/billing-dates", &["get"]),
+        ("/subscriptions/{id}/entitlements", &["get"]),
+        ("/subscriptions/{id}/entitlements/{key}", &["get"]),
+        ("/customers/{id}/entitlements", &["get"]),
+        ("/subscriptions/{id}/versions", &["get", "post"]),
+        ("/subscriptions/{id}/versions/current", &["get"]),
+        (
+            "/subscriptions/{id}/versions/{vid}",
+            &["get", "put", "delete"],
+        ),
+        ("/subscriptions/{id}/versions/{vid}/items/{ref}", &["get"]),
+        ("/subscriptions/{id}/versions/{vid}/publish", &["post"]),
+        ("/subscriptions/{id}/changes", &["post"]),
+        ("/subscriptions/{id}/changes/preview", &["post"]),
+        ("/organization", &["get", "patch"]),
     ];
     for (path, methods) in expected {
         let ops = paths

@@ -69,13 +69,13 @@ async fn create_customer(
 /// List customers.
 ///
 /// `csm_id`, `sales_owner_id` and `integration_ids` are accepted; Abacus assigns no customer
-/// success managers, sales owners or integrations, so a filter on them matches no customer. Tags
-/// arrive with the catalog, and active subscriptions with subscriptions; until then those filters
-/// likewise match only what exists.
+/// success managers, sales owners or integrations, so a filter on them matches no customer (nor
+/// on tags, which customers do not carry yet). `has_active_subscriptions` keeps the customers
+/// with (`true`) or without (`false`) a subscription that is active now.
 #[utoipa::path(get, path = "/customers", tag = "v2 customers",
     params(("alias" = Option<String>, Query, description = "Customers holding this alias"),
            ("email" = Option<String>, Query, description = "Customers with a contact of this e-mail (case-insensitive)"),
-           ("has_active_subscriptions" = Option<bool>, Query),
+           ("has_active_subscriptions" = Option<bool>, Query, description = "With (true) or without (false) an active subscription"),
            ("tag_ids" = Option<String>, Query, description = "Comma-separated; any of"),
            ("csm_id" = Option<String>, Query), ("sales_owner_id" = Option<String>, Query),
            ("integration_ids" = Option<String>, Query),
@@ -103,12 +103,13 @@ async fn list_customers(
     let filter = ListFilter {
         alias: q.string("alias"),
         email: q.string("email"),
+        has_active_subscriptions: q.boolean("has_active_subscriptions")?,
+        now: abacus_core::time::now_micros(),
     };
-    let has_active = q.boolean("has_active_subscriptions")?;
     let unassignable = ["csm_id", "sales_owner_id", "integration_ids", "tag_ids"]
         .iter()
         .any(|p| !q.list(p).is_empty());
-    if unassignable || has_active == Some(true) {
+    if unassignable {
         return Ok(Json(V2Page::new(Vec::new(), 0, window)));
     }
     let mut conn = state.db.read().await?;
