@@ -4,5 +4,5 @@
 pub mod catalog;
 pub mod customers;
 pub mod metering;
-pub mod webhooks;
 pub mod subscriptions;
+pub mod webhooks;

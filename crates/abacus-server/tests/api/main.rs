@@ -4,8 +4,8 @@
 mod catalog_support;
 mod harness;
 mod metering_support;
-mod webhook_support;
 mod subscription_support;
+mod webhook_support;
 
 mod bad_input;
 mod bundles_and_tags;
@@ -23,8 +23,8 @@ mod price_preview;
 mod products;
 mod sdk;
 mod sdk_catalog;
-mod sdk_webhooks;
 mod sdk_subscriptions;
+mod sdk_webhooks;
 mod subscription_bad_input;
 mod subscription_changes;
 mod subscription_lifecycle;
