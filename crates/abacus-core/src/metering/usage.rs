@@ -222,10 +222,12 @@ mod tests {
         let mut values: Vec<(Micros, i64, Decimal)> = Vec::new();
         let mut texts = BTreeSet::new();
         let mut count = 0i64;
-        for e in events
-            .iter()
-            .filter(|e| from <= e.ts && e.ts < to && m.matches(&e.event_name, &e.properties))
-        {
+        for e in events.iter().filter(|e| {
+            from <= e.ts
+                && e.ts < to
+                && e.event_name == m.event_name
+                && brute_matches(&m.filter_groups, &e.properties)
+        }) {
             count += 1;
             let Some(p) = m
                 .aggregation
@@ -288,43 +290,78 @@ mod tests {
         }
     }
 
+    /// Random filter groups over every operator, on a text property and a numeric one.
     fn filters() -> impl Strategy<Value = Vec<FilterGroup>> {
-        prop_oneof![
-            Just(vec![]),
-            Just(vec![FilterGroup {
-                operator: GroupOp::Or,
-                filters: vec![Filter {
-                    field: "region".into(),
-                    operator: FilterOp::In,
-                    value: "eu,ap".into()
-                }]
-            }]),
-            Just(vec![
-                FilterGroup {
-                    operator: GroupOp::And,
-                    filters: vec![
-                        Filter {
-                            field: "region".into(),
-                            operator: FilterOp::NotEqual,
-                            value: "us".into()
-                        },
-                        Filter {
-                            field: "v".into(),
-                            operator: FilterOp::Gte,
-                            value: "0".into()
-                        },
-                    ]
-                },
-                FilterGroup {
-                    operator: GroupOp::Or,
-                    filters: vec![Filter {
-                        field: "region".into(),
-                        operator: FilterOp::Contains,
-                        value: "u".into()
-                    }]
-                },
+        let filter = (
+            prop::sample::select(vec!["region", "v"]),
+            prop::sample::select(FilterOp::ALL.to_vec()),
+            prop::sample::select(vec![
+                "eu",
+                "us",
+                "u",
+                "1",
+                "0.5",
+                "eu,ap",
+                "1,3.5",
+                "2.000000000000000001",
+                "-3",
             ]),
-        ]
+        )
+            .prop_map(|(field, operator, value)| Filter {
+                field: field.into(),
+                operator,
+                value: value.into(),
+            });
+        let group =
+            (prop::bool::ANY, prop::collection::vec(filter, 1..4)).prop_map(|(and, filters)| {
+                FilterGroup {
+                    operator: if and { GroupOp::And } else { GroupOp::Or },
+                    filters,
+                }
+            });
+        prop::collection::vec(group, 0..3)
+    }
+
+    /// The filter rules of the metric docs, written again independently for the brute force.
+    fn brute_matches(groups: &[FilterGroup], props: &Properties) -> bool {
+        let number = |s: &str| s.trim().parse::<Decimal>().ok();
+        let test = |f: &Filter| -> bool {
+            let Some(p) = props.get(&f.field) else {
+                return matches!(f.operator, FilterOp::NotEqual | FilterOp::NotContains);
+            };
+            let text = p.text().into_owned();
+            let num = p.decimal();
+            let eq = |want: &str| match (num, number(want)) {
+                (Some(a), Some(b)) => a == b,
+                _ => text == want,
+            };
+            match f.operator {
+                FilterOp::Equal => eq(&f.value),
+                FilterOp::NotEqual => !eq(&f.value),
+                FilterOp::In => f
+                    .value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .any(eq),
+                FilterOp::Contains => text.contains(&f.value),
+                FilterOp::NotContains => !text.contains(&f.value),
+                op => match (num, number(&f.value)) {
+                    (Some(a), Some(b)) => match op {
+                        FilterOp::Gt => a > b,
+                        FilterOp::Gte => a >= b,
+                        FilterOp::Lt => a < b,
+                        _ => a <= b,
+                    },
+                    _ => false,
+                },
+            }
+        };
+        groups.is_empty()
+            || groups.iter().any(|g| match g.operator {
+                GroupOp::And => g.filters.iter().all(test),
+                GroupOp::Or => g.filters.iter().any(test),
+            })
     }
 
     fn method() -> impl Strategy<Value = AggregationMethod> {
