@@ -158,6 +158,43 @@ pub fn recompute(
         .collect())
 }
 
+/// The metric's value over `[from, to)` per combination of the values of several properties (a
+/// matrix price's dimensions). An event lacking a property leaves that key out of its
+/// combination.
+pub fn recompute_by(
+    metric: &Metric,
+    from: Micros,
+    to: Micros,
+    dimensions: &[String],
+    raw: &[RawEvent],
+) -> Result<Vec<(BTreeMap<String, String>, Decimal)>, Overflow> {
+    let mut groups: BTreeMap<BTreeMap<String, String>, (Bucket, BTreeSet<String>)> =
+        BTreeMap::new();
+    for e in raw.iter().filter(|e| from <= e.ts && e.ts < to) {
+        let c = metric.contribution(&e.event_name, &e.properties);
+        if c == Contribution::Excluded {
+            continue;
+        }
+        let key = dimensions
+            .iter()
+            .filter_map(|d| {
+                e.properties
+                    .get(d)
+                    .map(|v| (d.clone(), v.text().into_owned()))
+            })
+            .collect();
+        let (bucket, set) = groups.entry(key).or_default();
+        bucket.add(&c, e.ts, e.seq)?;
+        if let Contribution::Distinct(v) = c {
+            set.insert(v);
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(k, (b, s))| (k, b.value(metric.aggregation.method, s.len())))
+        .collect())
+}
+
 /// A metric method's value from its rollup parts, exposed for callers that aggregate buckets
 /// themselves.
 pub fn value_of(method: AggregationMethod, bucket: &Bucket, distinct: usize) -> Decimal {
@@ -439,6 +476,48 @@ mod tests {
         assert_eq!(
             compute(&m, &ws, &p, &b, &d, &events).unwrap(),
             vec![Decimal::from(2)]
+        );
+    }
+
+    #[test]
+    fn grouped_by_several_properties() {
+        let m = metric(AggregationMethod::Count, vec![]);
+        let mk = |seq, pairs: &[(&str, &str)]| RawEvent {
+            seq,
+            ts: seq,
+            event_name: "e".into(),
+            properties: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), PropValue::Str(v.to_string())))
+                .collect(),
+        };
+        let events = vec![
+            mk(1, &[("region", "eu"), ("tier", "gold")]),
+            mk(2, &[("region", "eu"), ("tier", "gold")]),
+            mk(3, &[("region", "us"), ("tier", "gold")]),
+            mk(4, &[("region", "eu")]),
+        ];
+        let dims = vec!["region".to_string(), "tier".to_string()];
+        let g = recompute_by(&m, 0, 10, &dims, &events).unwrap();
+        let show: Vec<(String, String)> = g
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.iter()
+                        .map(|(a, b)| format!("{a}={b}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    v.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            show,
+            vec![
+                ("region=eu".to_string(), "1".to_string()),
+                ("region=eu,tier=gold".into(), "2".into()),
+                ("region=us,tier=gold".into(), "1".into()),
+            ]
         );
     }
 
