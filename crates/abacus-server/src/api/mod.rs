@@ -2,11 +2,14 @@
 //! document.
 
 pub mod bundles;
+pub mod credit_notes;
 pub mod customer_dto;
 pub mod docs;
 pub mod events;
 pub mod health;
+pub mod invoices;
 pub mod metrics;
+pub mod payments;
 pub mod plans;
 pub mod prices;
 pub mod products;
@@ -47,6 +50,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(tags::router())
         .merge(prices::router())
         .merge(webhooks::router())
+        .merge(invoices::router())
+        .merge(credit_notes::router())
+        .merge(payments::router())
 }
 
 pub fn router(state: AppState) -> Router {

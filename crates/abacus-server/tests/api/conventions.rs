@@ -217,6 +217,24 @@ async fn openapi_and_reference_page(backend: Backend) {
         ),
         ("/webhook-endpoints/{id}/recover", &["post"]),
         ("/webhook-event-types", &["get"]),
+        ("/invoices", &["get", "post"]),
+        ("/invoices/{id}", &["get", "patch"]),
+        ("/invoices/{id}/issue", &["post"]),
+        ("/invoices/{id}/line-items", &["post"]),
+        ("/invoices/{id}/line-items/{line_item_id}", &["patch", "delete"]),
+        ("/invoices/{id}/mark-as-paid", &["post", "put"]),
+        ("/invoices/{id}/void", &["post"]),
+        ("/invoices/{id}/pdf", &["get"]),
+        ("/invoices/{id}/credit-notes", &["post"]),
+        ("/credit-notes", &["get", "post"]),
+        ("/credit-notes/{id}", &["get"]),
+        ("/credit-notes/{id}/apply", &["post"]),
+        ("/credit-notes/{id}/void", &["post"]),
+        ("/payments", &["get"]),
+        ("/payments/{id}", &["get"]),
+        ("/refunds", &["get", "post"]),
+        ("/refunds/{id}", &["get"]),
+        ("/customers/{id}/credit-balance", &["get"]),
     ];
     for (path, methods) in expected {
         let ops = paths
@@ -250,6 +268,13 @@ async fn openapi_and_reference_page(backend: Backend) {
         "CreateEndpointRequest",
         "MessageResponse",
         "AttemptResponse",
+        "InvoiceResponse",
+        "InvoiceListResponse",
+        "CreateInvoiceRequest",
+        "LineItemResponse",
+        "CreditNoteResponse",
+        "PaymentResponse",
+        "RefundResponse",
     ] {
         assert!(schemas.get(s).is_some(), "schema {s}");
     }

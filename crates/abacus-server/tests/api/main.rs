@@ -3,6 +3,7 @@
 
 mod catalog_support;
 mod harness;
+mod invoice_support;
 mod metering_support;
 mod webhook_support;
 
@@ -16,6 +17,7 @@ mod customers_v1;
 mod customers_v2;
 mod events;
 mod idempotency;
+mod invoices_lifecycle;
 mod metrics;
 mod plans;
 mod price_preview;
