@@ -598,12 +598,22 @@ pub async fn apply_locked(
     }
     let currency = Currency::parse(&note.currency).map_err(|_| ApiError::internal())?;
     let total = note.total;
+    // The invoice is locked before the number is taken, in the order issuing takes them, so two
+    // transactions never wait on each other in a circle.
+    let invoice = match &note.invoice_id {
+        Some(id) => Some(
+            creditable_invoice(tx, org_id, id, now)
+                .await?
+                .ok_or_else(ApiError::internal)?,
+        ),
+        None => None,
+    };
     let number = invoices::next_number(tx, org_id, NUMBER_KIND).await?;
     let reference = invoicing::credit_note_number(number);
     let (mut to_invoice, mut to_balance, mut refunded) =
         (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
     let mut last_refund = None;
-    match &note.invoice_id {
+    match invoice {
         None => {
             if input.do_refund {
                 return Err(ApiError::invalid_field(
@@ -613,10 +623,8 @@ pub async fn apply_locked(
             }
             to_balance = total;
         }
-        Some(invoice_id) => {
-            let inv = creditable_invoice(tx, org_id, invoice_id, now)
-                .await?
-                .ok_or_else(ApiError::internal)?;
+        Some(inv) => {
+            let invoice_id = &inv.id;
             let left = left_on_invoice(tx, org_id, &inv).await?;
             if total > left {
                 return Err(ApiError::conflict(format!(

@@ -221,7 +221,10 @@ async fn openapi_and_reference_page(backend: Backend) {
         ("/invoices/{id}", &["get", "patch"]),
         ("/invoices/{id}/issue", &["post"]),
         ("/invoices/{id}/line-items", &["post"]),
-        ("/invoices/{id}/line-items/{line_item_id}", &["patch", "delete"]),
+        (
+            "/invoices/{id}/line-items/{line_item_id}",
+            &["patch", "delete"],
+        ),
         ("/invoices/{id}/mark-as-paid", &["post", "put"]),
         ("/invoices/{id}/void", &["post"]),
         ("/invoices/{id}/pdf", &["get"]),

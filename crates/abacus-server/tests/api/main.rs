@@ -18,6 +18,8 @@ mod customers_v2;
 mod events;
 mod idempotency;
 mod invoices_lifecycle;
+mod invoices_numbering;
+mod invoices_webhooks;
 mod metrics;
 mod plans;
 mod price_preview;
