@@ -136,10 +136,11 @@ pub async fn insert_payment(
     on!(c, e => sqlx::query(
         "INSERT INTO payments (id, org_id, customer_id, invoice_id, credit_note_id, method, source, note, currency,
                                amount, amount_refunded, status, paid_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '0', 'completed', $11, $12, $12)")
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'completed', $12, $13, $13)")
         .bind(&id).bind(org_id).bind(&p.customer_id).bind(&p.invoice_id).bind(&p.credit_note_id)
         .bind(p.method.as_str()).bind(&p.source).bind(&p.note).bind(&p.currency)
-        .bind(p.amount.to_string()).bind(p.paid_at).bind(now)
+        .bind(p.amount.to_string()).bind(Decimal::new(0, p.amount.scale()).to_string())
+        .bind(p.paid_at).bind(now)
         .execute(e).await.map(|r| r.rows_affected()))?;
     get_payment(c, org_id, &id)
         .await?

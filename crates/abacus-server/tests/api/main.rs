@@ -17,6 +17,7 @@ mod customers_v1;
 mod customers_v2;
 mod events;
 mod idempotency;
+mod invoices_bad_input;
 mod invoices_lifecycle;
 mod invoices_numbering;
 mod invoices_webhooks;
