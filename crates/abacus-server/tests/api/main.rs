@@ -27,6 +27,7 @@ mod price_preview;
 mod products;
 mod sdk;
 mod sdk_catalog;
+mod sdk_invoices;
 mod sdk_webhooks;
 mod tenancy;
 mod webhooks_bad_input;
