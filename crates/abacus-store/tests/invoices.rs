@@ -878,7 +878,7 @@ async fn invoice_lists_filter_and_sort(backend: Backend) {
             created
         )
         .await,
-        [a.id.clone()]
+        vec![a.id.clone()]
     );
     assert_eq!(
         list(
@@ -889,7 +889,7 @@ async fn invoice_lists_filter_and_sort(backend: Backend) {
             created
         )
         .await,
-        [b.id.clone()]
+        vec![b.id.clone()]
     );
     assert_eq!(
         list(
@@ -911,7 +911,7 @@ async fn invoice_lists_filter_and_sort(backend: Backend) {
             created
         )
         .await,
-        [b.id.clone()]
+        vec![b.id.clone()]
     );
     assert_eq!(
         list(
@@ -922,7 +922,7 @@ async fn invoice_lists_filter_and_sort(backend: Backend) {
             created
         )
         .await,
-        [c_.id.clone()]
+        vec![c_.id.clone()]
     );
     assert_eq!(
         list(
@@ -933,7 +933,7 @@ async fn invoice_lists_filter_and_sort(backend: Backend) {
             created
         )
         .await,
-        [b.id.clone()]
+        vec![b.id.clone()]
     );
     assert_eq!(
         list(
@@ -944,7 +944,7 @@ async fn invoice_lists_filter_and_sort(backend: Backend) {
             created
         )
         .await,
-        [b.id.clone()]
+        vec![b.id.clone()]
     );
     assert_eq!(
         list(
@@ -955,7 +955,7 @@ async fn invoice_lists_filter_and_sort(backend: Backend) {
             created
         )
         .await,
-        [a.id.clone()]
+        vec![a.id.clone()]
     );
     assert_eq!(
         list(
@@ -1243,7 +1243,7 @@ async fn payments_refunds_and_the_credit_ledger(backend: Backend) {
         .await
         .unwrap()
         .0),
-        [r3.id.clone()]
+        vec![r3.id.clone()]
     );
     let filter = RefundFilter {
         statuses: vec!["pending".into()],

@@ -22,7 +22,7 @@ use crate::idempotency::Idem;
 use crate::pagination::{PaginationMeta, V2Page, v2_window};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::services::credit_notes::{
-    self as service, ApplyInput, CreateCreditNote, InvoiceLineCredit, LineInput,
+    self as service, ApplyInput, CreateCreditNote, FromInvoice, InvoiceLineCredit, LineInput,
 };
 use crate::version::ApiVersion;
 use crate::wire::{timestamp, v1_keys};
@@ -451,13 +451,16 @@ async fn create_from_invoice(
             .collect()
     });
     let mut tx = state.db.begin().await?;
+    let input = FromInvoice {
+        line_items: lines,
+        apply: body.apply.unwrap_or(false),
+        refund: body.refund.map(|r| r.destination),
+    };
     let note = service::create_from_invoice(
         &mut tx,
         &tenant.org_id,
         &id,
-        lines,
-        body.apply.unwrap_or(false),
-        body.refund.map(|r| r.destination),
+        input,
         naming(version),
         now_micros(),
     )

@@ -404,18 +404,31 @@ pub struct InvoiceLineCredit {
     pub quantity: Decimal,
 }
 
+/// `POST /invoices/{id}/credit-notes`.
+#[derive(Debug, Clone, Default)]
+pub struct FromInvoice {
+    /// `None`: everything still uncredited.
+    pub line_items: Option<Vec<InvoiceLineCredit>>,
+    pub apply: bool,
+    /// `refund` was sent (with its destination, if any).
+    pub refund: Option<Option<String>>,
+}
+
 /// Creates a draft credit note against an invoice's lines, at their issued price and tax; without
 /// lines, for everything still uncredited on it.
 pub async fn create_from_invoice(
     tx: &mut Tx,
     org_id: &str,
     invoice_id: &str,
-    line_items: Option<Vec<InvoiceLineCredit>>,
-    apply: bool,
-    refund: Option<Option<String>>,
+    input: FromInvoice,
     naming: Naming,
     now: Micros,
 ) -> ApiResult<CreditNote> {
+    let FromInvoice {
+        line_items,
+        apply,
+        refund,
+    } = input;
     let f = |s: &str| naming.field(s);
     let mut v = Validation::new();
     if let Some(Some(d)) = &refund

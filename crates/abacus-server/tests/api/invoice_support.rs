@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{Resp, TestApp, V2};
+use crate::harness::{TestApp, V2};
 
 /// A customer in USD with 20 % tax and a billing address; returns its id.
 pub async fn taxed_customer(app: &TestApp, name: &str) -> String {
@@ -29,15 +29,6 @@ pub fn line(description: &str, quantity: &str, unit_price: &str) -> Value {
 }
 
 impl TestApp {
-    /// A v2 request with a JSON body (any method).
-    pub async fn call_v2(&self, method: Method, path: &str, body: Option<&Value>) -> Resp {
-        let mut rb = self.req(method, path).header(V2.0, V2.1);
-        if let Some(b) = body {
-            rb = rb.json(b);
-        }
-        self.send(rb).await
-    }
-
     /// Creates a v2 invoice; asserts 201 and returns it.
     pub async fn invoice(&self, body: Value) -> Value {
         let r = self.post_v2("/invoices", &body).await;
@@ -93,12 +84,4 @@ pub fn pdf_text(bytes: &[u8]) -> String {
     let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
     assert!(!pages.is_empty());
     doc.extract_text(&pages).expect("the text extracts")
-}
-
-/// `s` as a `rust_decimal` (for amount comparisons).
-pub fn dec(v: &Value) -> rust_decimal::Decimal {
-    v.as_str()
-        .unwrap_or_else(|| panic!("a decimal string: {v}"))
-        .parse()
-        .unwrap()
 }

@@ -22,6 +22,7 @@ on_both_backends!(
     the_pdf_is_frozen_at_issue,
     v1_lists_gets_and_marks_as_paid,
     lists_filter_and_customers_with_invoices_stay,
+    writes_replay_with_their_idempotency_key,
 );
 
 #[track_caller]
@@ -957,4 +958,50 @@ async fn lists_filter_and_customers_with_invoices_stay(backend: Backend) {
     let r = app.delete(&format!("/customers/{c}")).await;
     r.problem(409);
     assert!(r.body["detail"].as_str().unwrap().contains("credit notes"));
+}
+
+async fn writes_replay_with_their_idempotency_key(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let cust = taxed_customer(&app, "Gojo").await;
+    let inv = app
+        .issued_invoice(&cust, json!([line("Plan", "1", "100")]))
+        .await;
+    let id = inv["id"].as_str().unwrap();
+    let pay = || {
+        app.req(Method::POST, &format!("/invoices/{id}/mark-as-paid"))
+            .header(crate::harness::V2.0, crate::harness::V2.1)
+            .header("Idempotency-Key", "pay-once-1")
+            .json(&json!({"amount_paid": "10.00"}))
+    };
+    let first = app.send(pay()).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let again = app.send(pay()).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
+    let payments = app.get_v2(&format!("/payments?invoice_id={id}")).await;
+    assert_eq!(
+        payments.body["data"].as_array().unwrap().len(),
+        1,
+        "paid once"
+    );
+    let create = || {
+        app.req(Method::POST, "/invoices")
+            .header(crate::harness::V2.0, crate::harness::V2.1)
+            .header("Idempotency-Key", "create-once-1")
+            .json(&json!({"customer_id": cust, "status": "issued", "line_items": [line("X", "1", "1")]}))
+    };
+    let a = app.send(create()).await;
+    let b = app.send(create()).await;
+    assert_eq!((a.status, b.status), (201, 201));
+    assert_eq!(a.body["id"], b.body["id"]);
+    assert_eq!(a.body["external_reference"], "INV-000002");
+    let r = app.get_v2("/invoices?limit=100").await;
+    assert_eq!(
+        r.body["data"].as_array().unwrap().len(),
+        2,
+        "created and numbered once"
+    );
 }
