@@ -11,6 +11,7 @@ pub mod currency;
 pub mod customer;
 pub mod email;
 pub mod ids;
+pub mod invoicing;
 pub mod metering;
 pub mod money;
 pub mod pricing;

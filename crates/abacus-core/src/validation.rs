@@ -38,6 +38,11 @@ impl Validation {
         self.errors.is_empty()
     }
 
+    /// How many errors were collected so far.
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+
     pub fn into_result(self) -> Result<(), Vec<FieldError>> {
         if self.errors.is_empty() {
             Ok(())

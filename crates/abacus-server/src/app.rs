@@ -77,10 +77,16 @@ impl App {
             crate::webhooks::Settings::from_config(&self.state.config),
             self.state.webhooks_wake.clone(),
         );
+        let overdue = crate::services::invoices::OverdueSweeper::start(
+            self.state.db.clone(),
+            std::time::Duration::from_millis(self.state.config.invoices_overdue_poll_ms.max(10)),
+            self.state.webhooks_wake.clone(),
+        );
         tracing::info!(addr = %self.addr, backend = ?self.state.db.backend(), "Abacus is listening");
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        overdue.stop().await;
         webhooks.stop().await;
         self.state.db.close().await;
         tracing::info!("Abacus stopped");

@@ -62,6 +62,14 @@ pub struct ServeConfig {
     /// Webhook deliveries in flight at once (each to a different endpoint).
     #[arg(long, env = "ABACUS_WEBHOOKS_CONCURRENCY", default_value_t = 16)]
     pub webhooks_concurrency: usize,
+    /// How often issued invoices past their due date are recorded as overdue (and
+    /// `invoice.overdue` sent), in milliseconds. Readers see them overdue at once regardless.
+    #[arg(
+        long,
+        env = "ABACUS_INVOICES_OVERDUE_POLL_MS",
+        default_value_t = 60_000
+    )]
+    pub invoices_overdue_poll_ms: u64,
 }
 
 impl Default for ServeConfig {
@@ -76,6 +84,7 @@ impl Default for ServeConfig {
             webhooks_disable_after_secs: 432_000,
             webhooks_poll_ms: 500,
             webhooks_concurrency: 16,
+            invoices_overdue_poll_ms: 60_000,
         }
     }
 }

@@ -110,6 +110,22 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// A JSON body that may be left out: an empty body is `T::default()` (action endpoints such as
+/// `POST /invoices/{id}/issue`, which the SDK calls with or without a body).
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req.into_body(), state.config.max_body_bytes).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
 /// Query parameters, read one by one so that a bad value is reported with its name. Parameters
 /// the endpoint does not know are ignored.
 pub struct QueryParams(HashMap<String, String>);

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod import;
 pub mod ingest;
 pub mod pagination;
+pub mod pdf;
 pub mod problem;
 pub mod services;
 pub mod telemetry;

@@ -315,17 +315,23 @@ pub async fn soft_delete(
 }
 
 /// Records that keep a customer from being deleted: each a table holding rows that reference the
-/// customer through a `customer_id` column, and how to describe them. Every subscription counts,
-/// drafts and canceled ones included (they hold the customer's history); invoices add themselves
-/// here when their table exists.
-pub const DEPENDENTS: &[(&str, &str)] = &[("subscriptions", "subscriptions")];
+/// customer through a `customer_id` column, and how to describe them. Every subscription, invoice
+/// and credit note counts, drafts and canceled ones included (they hold the customer's history).
+pub const DEPENDENTS: &[(&str, &str)] = &[
+    ("subscriptions", "subscriptions"),
+    ("invoices", "invoices"),
+    ("credit_notes", "credit notes"),
+];
 
-/// The kinds of records that keep this customer from being deleted (empty when it may go).
+/// The kinds of records that keep this customer from being deleted (empty when it may go). The
+/// customer row is locked first (PostgreSQL), the lock invoices and credit notes take when they
+/// are created, so the answer holds until the caller's transaction ends.
 pub async fn dependents(
     c: &mut impl Connection,
     org_id: &str,
     id: &str,
 ) -> StoreResult<Vec<&'static str>> {
+    crate::invoices::lock_customer(c, org_id, id).await?;
     dependents_in(c, DEPENDENTS, org_id, id).await
 }
 

@@ -8,15 +8,18 @@
 
 pub mod api_keys;
 pub mod bundles;
+pub mod credit_notes;
 pub mod customers;
 pub mod db;
 pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod ingest;
+pub mod invoices;
 mod json_ids;
 pub mod metrics;
 pub mod orgs;
+pub mod payments;
 pub mod plans;
 pub mod products;
 mod sqlite_decimal;

@@ -2,12 +2,15 @@
 //! document.
 
 pub mod bundles;
+pub mod credit_notes;
 pub mod customer_dto;
 pub mod docs;
 pub mod events;
 pub mod health;
+pub mod invoices;
 pub mod metrics;
 pub mod organization;
+pub mod payments;
 pub mod plans;
 pub mod prices;
 pub mod products;
@@ -53,6 +56,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(subscriptions::router())
         .merge(subscription_versions::router())
         .merge(organization::router())
+        .merge(invoices::router())
+        .merge(credit_notes::router())
+        .merge(payments::router())
 }
 
 pub fn router(state: AppState) -> Router {

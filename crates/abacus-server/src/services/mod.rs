@@ -2,7 +2,10 @@
 //! rules and the store, and returns domain values for the handler to render.
 
 pub mod catalog;
+pub mod credit_notes;
 pub mod customers;
+pub mod invoices;
 pub mod metering;
+pub mod payments;
 pub mod subscriptions;
 pub mod webhooks;

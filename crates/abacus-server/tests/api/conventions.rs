@@ -237,6 +237,27 @@ async fn openapi_and_reference_page(backend: Backend) {
         ("/subscriptions/{id}/changes", &["post"]),
         ("/subscriptions/{id}/changes/preview", &["post"]),
         ("/organization", &["get", "patch"]),
+        ("/invoices", &["get", "post"]),
+        ("/invoices/{id}", &["get", "patch"]),
+        ("/invoices/{id}/issue", &["post"]),
+        ("/invoices/{id}/line-items", &["post"]),
+        (
+            "/invoices/{id}/line-items/{line_item_id}",
+            &["patch", "delete"],
+        ),
+        ("/invoices/{id}/mark-as-paid", &["post", "put"]),
+        ("/invoices/{id}/void", &["post"]),
+        ("/invoices/{id}/pdf", &["get"]),
+        ("/invoices/{id}/credit-notes", &["post"]),
+        ("/credit-notes", &["get", "post"]),
+        ("/credit-notes/{id}", &["get"]),
+        ("/credit-notes/{id}/apply", &["post"]),
+        ("/credit-notes/{id}/void", &["post"]),
+        ("/payments", &["get"]),
+        ("/payments/{id}", &["get"]),
+        ("/refunds", &["get", "post"]),
+        ("/refunds/{id}", &["get"]),
+        ("/customers/{id}/credit-balance", &["get"]),
     ];
     for (path, methods) in expected {
         let ops = paths
@@ -270,6 +291,13 @@ async fn openapi_and_reference_page(backend: Backend) {
         "CreateEndpointRequest",
         "MessageResponse",
         "AttemptResponse",
+        "InvoiceResponse",
+        "InvoiceListResponse",
+        "CreateInvoiceRequest",
+        "LineItemResponse",
+        "CreditNoteResponse",
+        "PaymentResponse",
+        "RefundResponse",
     ] {
         assert!(schemas.get(s).is_some(), "schema {s}");
     }

@@ -3,6 +3,7 @@
 
 mod catalog_support;
 mod harness;
+mod invoice_support;
 mod metering_support;
 mod subscription_support;
 mod webhook_support;
@@ -17,12 +18,17 @@ mod customers_v1;
 mod customers_v2;
 mod events;
 mod idempotency;
+mod invoices_bad_input;
+mod invoices_lifecycle;
+mod invoices_numbering;
+mod invoices_webhooks;
 mod metrics;
 mod plans;
 mod price_preview;
 mod products;
 mod sdk;
 mod sdk_catalog;
+mod sdk_invoices;
 mod sdk_subscriptions;
 mod sdk_webhooks;
 mod subscription_bad_input;
