@@ -167,9 +167,8 @@ pub fn recompute_by(
     to: Micros,
     dimensions: &[String],
     raw: &[RawEvent],
-) -> Result<Vec<(BTreeMap<String, String>, Decimal)>, Overflow> {
-    let mut groups: BTreeMap<BTreeMap<String, String>, (Bucket, BTreeSet<String>)> =
-        BTreeMap::new();
+) -> Result<Vec<(Combination, Decimal)>, Overflow> {
+    let mut groups: BTreeMap<Combination, (Bucket, BTreeSet<String>)> = BTreeMap::new();
     for e in raw.iter().filter(|e| from <= e.ts && e.ts < to) {
         let c = metric.contribution(&e.event_name, &e.properties);
         if c == Contribution::Excluded {
@@ -194,6 +193,9 @@ pub fn recompute_by(
         .map(|(k, (b, s))| (k, b.value(metric.aggregation.method, s.len())))
         .collect())
 }
+
+/// Values of several properties, by property name.
+pub type Combination = BTreeMap<String, String>;
 
 /// A metric method's value from its rollup parts, exposed for callers that aggregate buckets
 /// themselves.
