@@ -56,7 +56,7 @@ impl Db {
                 .map_err(|e| StoreError::Config(format!("bad SQLite URL '{url}': {e}")))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
+                .synchronous(sqlite_synchronous()?)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("temp_store", "memory")
@@ -167,6 +167,18 @@ impl Db {
             }
             Db::Postgres(pool) => pool.close().await,
         }
+    }
+}
+
+/// `ABACUS_SQLITE_SYNCHRONOUS`: `full` (the default) makes every commit durable against power
+/// loss; `normal` only against a crash of Abacus itself (WAL mode), for more write throughput.
+fn sqlite_synchronous() -> StoreResult<SqliteSynchronous> {
+    match std::env::var("ABACUS_SQLITE_SYNCHRONOUS").as_deref() {
+        Err(_) | Ok("") | Ok("full") => Ok(SqliteSynchronous::Full),
+        Ok("normal") => Ok(SqliteSynchronous::Normal),
+        Ok(other) => Err(StoreError::Config(format!(
+            "ABACUS_SQLITE_SYNCHRONOUS must be full or normal, not '{other}'"
+        ))),
     }
 }
 
