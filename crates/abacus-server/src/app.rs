@@ -82,10 +82,16 @@ impl App {
             std::time::Duration::from_millis(self.state.config.invoices_overdue_poll_ms.max(10)),
             self.state.webhooks_wake.clone(),
         );
+        let subscriptions = crate::services::subscription_sweep::Sweeper::start(
+            self.state.db.clone(),
+            std::time::Duration::from_millis(self.state.config.subscriptions_sweep_poll_ms.max(10)),
+            self.state.webhooks_wake.clone(),
+        );
         tracing::info!(addr = %self.addr, backend = ?self.state.db.backend(), "Abacus is listening");
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        subscriptions.stop().await;
         overdue.stop().await;
         webhooks.stop().await;
         self.state.db.close().await;

@@ -62,6 +62,14 @@ pub struct ServeConfig {
     /// Webhook deliveries in flight at once (each to a different endpoint).
     #[arg(long, env = "ABACUS_WEBHOOKS_CONCURRENCY", default_value_t = 16)]
     pub webhooks_concurrency: usize,
+    /// How often the subscription sweep sends `subscription.started` and `subscription.canceled`
+    /// for starts and ends that have passed, in milliseconds. Readers see the status at once.
+    #[arg(
+        long,
+        env = "ABACUS_SUBSCRIPTIONS_SWEEP_POLL_MS",
+        default_value_t = 10_000
+    )]
+    pub subscriptions_sweep_poll_ms: u64,
     /// How often issued invoices past their due date are recorded as overdue (and
     /// `invoice.overdue` sent), in milliseconds. Readers see them overdue at once regardless.
     #[arg(
@@ -84,6 +92,7 @@ impl Default for ServeConfig {
             webhooks_disable_after_secs: 432_000,
             webhooks_poll_ms: 500,
             webhooks_concurrency: 16,
+            subscriptions_sweep_poll_ms: 10_000,
             invoices_overdue_poll_ms: 60_000,
         }
     }

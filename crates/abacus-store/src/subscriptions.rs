@@ -245,6 +245,140 @@ pub async fn settle_ended(c: &mut impl Connection, org_id: &str, now: Micros) ->
         .bind(org_id).bind(now).execute(e).await.map(|r| r.rows_affected()))?)
 }
 
+// ---- once-only events (subscription.started, subscription.canceled)
+
+/// An event that time can cause, recorded once per subscription: `subscription.started` when the
+/// service starts, `subscription.canceled` when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnceEvent {
+    Started,
+    Canceled,
+}
+
+/// Records when the service of an activated subscription starts (the local midnight of its
+/// contract start): what the sweep compares with the clock for `subscription.started`.
+pub async fn set_starts_at(
+    c: &mut impl Connection,
+    org_id: &str,
+    id: &str,
+    starts_at: Micros,
+) -> StoreResult<()> {
+    on!(c, e => sqlx::query("UPDATE subscriptions SET starts_at = $3 WHERE org_id = $1 AND id = $2")
+        .bind(org_id).bind(id).bind(starts_at).execute(e).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Claims `event` for subscription `id` at `now`: records it as sent, unless it already was or is
+/// not due (the service has not started, or not ended, by `now`). True when this call recorded
+/// it: the caller then enqueues the event in the same transaction. The update is conditional, so
+/// of several transactions (a request and sweeps on other servers) exactly one gets true; on
+/// PostgreSQL the others wait for its row lock and then find the flag set. Claiming
+/// [`OnceEvent::Canceled`] also records the stored status as `canceled`.
+pub async fn claim_event(
+    c: &mut impl Connection,
+    org_id: &str,
+    id: &str,
+    event: OnceEvent,
+    now: Micros,
+) -> StoreResult<bool> {
+    let sql = match event {
+        OnceEvent::Started => {
+            "UPDATE subscriptions SET started_event_at = $3
+             WHERE org_id = $1 AND id = $2 AND status <> 'draft' AND started_event_at IS NULL
+               AND starts_at IS NOT NULL AND starts_at <= $3"
+        }
+        OnceEvent::Canceled => {
+            "UPDATE subscriptions SET canceled_event_at = $3,
+                    status = CASE WHEN status = 'active' THEN 'canceled' ELSE status END
+             WHERE org_id = $1 AND id = $2 AND status <> 'draft' AND canceled_event_at IS NULL
+               AND ends_at IS NOT NULL AND ends_at <= $3"
+        }
+    };
+    let done = on!(c, e => sqlx::query(sql).bind(org_id).bind(id).bind(now)
+        .execute(e).await.map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// A subscription with a time-based event due and not yet sent, as the sweep claims it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEvents {
+    pub org_id: String,
+    pub id: String,
+    /// The service started by `now` (and did not end before it started).
+    pub started: bool,
+    /// The service ended by `now`.
+    pub canceled: bool,
+}
+
+/// The condition of [`DueEvents`], `$1` being `now`. A service that ended before it started
+/// (canceled before its start date) never starts.
+const DUE: &str = "status <> 'draft' AND (
+        (started_event_at IS NULL AND starts_at IS NOT NULL AND starts_at <= $1
+         AND (ends_at IS NULL OR ends_at > starts_at))
+     OR (canceled_event_at IS NULL AND ends_at IS NOT NULL AND ends_at <= $1))";
+
+/// Whether any subscription (of any organization) has a time-based event due at `now`: a cheap
+/// read, so an idle SQLite server never takes the write lock for the sweep.
+pub async fn any_events_due(c: &mut impl Connection, now: Micros) -> StoreResult<bool> {
+    let sql = format!("SELECT 1 FROM subscriptions WHERE {DUE} LIMIT 1");
+    let hit: Option<i32> = on!(c, e => sqlx::query_scalar(AssertSqlSafe(sql.as_str()))
+        .bind(now).fetch_optional(e).await)?;
+    Ok(hit.is_some())
+}
+
+/// Up to `limit` subscriptions (of any organization) with a time-based event due at `now`,
+/// oldest first. On PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED` until the caller's
+/// transaction ends, so sweeps on several servers take disjoint rows and never wait on each other
+/// or on a request writing a subscription; SQLite has a single writer. The caller still claims
+/// each event with [`claim_event`], which decides.
+pub async fn due_events(
+    c: &mut impl Connection,
+    now: Micros,
+    limit: i64,
+) -> StoreResult<Vec<DueEvents>> {
+    #[derive(sqlx::FromRow)]
+    struct Hit {
+        org_id: String,
+        id: String,
+        starts_at: Option<Micros>,
+        ends_at: Option<Micros>,
+        started_event_at: Option<Micros>,
+        canceled_event_at: Option<Micros>,
+    }
+    let select = format!(
+        "SELECT org_id, id, starts_at, ends_at, started_event_at, canceled_event_at FROM subscriptions
+         WHERE {DUE} ORDER BY created_at, id LIMIT $2"
+    );
+    let hits: Vec<Hit> = match c.conn() {
+        Conn::Sqlite(e) => {
+            sqlx::query_as(AssertSqlSafe(select.as_str()))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(e)
+                .await?
+        }
+        Conn::Postgres(e) => {
+            let sql = format!("{select} FOR UPDATE SKIP LOCKED");
+            sqlx::query_as(AssertSqlSafe(sql.as_str()))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(e)
+                .await?
+        }
+    };
+    Ok(hits
+        .into_iter()
+        .map(|h| DueEvents {
+            started: h.started_event_at.is_none()
+                && h.starts_at
+                    .is_some_and(|s| s <= now && h.ends_at.is_none_or(|e| e > s)),
+            canceled: h.canceled_event_at.is_none() && h.ends_at.is_some_and(|e| e <= now),
+            org_id: h.org_id,
+            id: h.id,
+        })
+        .collect())
+}
+
 /// Which subscriptions a list returns. Empty lists do not filter; each means "any of".
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {

@@ -7,5 +7,6 @@ pub mod customers;
 pub mod invoices;
 pub mod metering;
 pub mod payments;
+pub mod subscription_sweep;
 pub mod subscriptions;
 pub mod webhooks;

@@ -1,7 +1,8 @@
 //! Subscription operations: lifecycle (create, update, activate, cancel, revert, delete),
 //! versions, changes and their previews, billing dates and entitlements. Every write takes the
 //! organization's subscription lock first, reads what it checks, lets the core decide, and
-//! stores the result in the caller's transaction.
+//! stores the result in the caller's transaction, with the webhook events of the change (the
+//! outbox: see [`subscription_payload`] and docs/webhooks.md for which event fires when).
 
 use abacus_core::calendar::{
     BillingDates, CalendarError, Interval, SubscriptionCalendar, local_date, parse_time_zone,
@@ -16,8 +17,9 @@ use abacus_core::subscription::{
 };
 use abacus_core::time::{Micros, now_micros};
 use abacus_core::validation::Naming;
-use abacus_store::subscriptions::{self, ListFilter, SortField};
-use abacus_store::{Connection, Tx, customers, orgs, plans};
+use abacus_core::webhooks::{Event, SubscriptionPayload, SubscriptionVersionPayload};
+use abacus_store::subscriptions::{self, DueEvents, ListFilter, OnceEvent, SortField};
+use abacus_store::{Connection, Tx, customers, orgs, plans, webhooks};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
@@ -232,6 +234,102 @@ fn plan_ids(items: &[PlanItemInput]) -> (Vec<String>, Vec<String>) {
     (products, bundles)
 }
 
+// ---- webhooks
+
+/// A contract date as the API echoes it (`YYYY-MM-DDT00:00:00Z`), as an instant.
+fn date_instant(d: Date) -> ApiResult<Micros> {
+    start_of_day(d, &TimeZone::UTC).map_err(calendar_error)
+}
+
+/// The subscription as the SDK's `SubscriptionPayload` shows it, as read at `l.now`: the status a
+/// reader sees then, the contract's dates as `GET /subscriptions/{id}` shows them, `endedAt` once
+/// the service has ended.
+pub fn subscription_payload(l: &Loaded) -> ApiResult<SubscriptionPayload> {
+    let s = &l.sub;
+    let t = &s.terms;
+    let end_date = match s.status {
+        Status::Draft => t.term().ok().and_then(|term| {
+            let start = t.contract.start_date?;
+            let months = term.duration_months()?;
+            abacus_core::calendar::add_months(start, i64::from(months)).ok()
+        }),
+        _ => l.billing_dates(l.now)?.contract_end_date,
+    };
+    Ok(SubscriptionPayload {
+        id: s.id.clone(),
+        account_id: s.customer_id.clone(),
+        name: s.name.clone(),
+        status: l.status().as_str().into(),
+        currency: s.currency.clone(),
+        activated_at: s.activated_at,
+        contract_start_date: t.contract.start_date.map(date_instant).transpose()?,
+        contract_end_date: end_date.map(date_instant).transpose()?,
+        ended_at: s.ended_at(l.now),
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+    })
+}
+
+/// A version as the SDK's `SubscriptionVersionPayload` shows it.
+pub fn version_payload(l: &Loaded, v: &Version) -> SubscriptionVersionPayload {
+    SubscriptionVersionPayload {
+        id: v.id.clone(),
+        account_id: l.sub.customer_id.clone(),
+        subscription_id: l.sub.id.clone(),
+        status: v.status.as_str().into(),
+    }
+}
+
+/// Records `event` in the caller's transaction (the outbox).
+async fn emit(tx: &mut Tx, org_id: &str, event: Event, now: Micros) -> ApiResult<()> {
+    webhooks::enqueue_event(tx, org_id, &event, now).await?;
+    Ok(())
+}
+
+/// `subscription.version.updated` for the version `vid` as `l` holds it.
+async fn emit_version(tx: &mut Tx, org_id: &str, l: &Loaded, vid: &str) -> ApiResult<()> {
+    let v = l.version(vid)?;
+    emit(
+        tx,
+        org_id,
+        Event::SubscriptionVersionUpdated(version_payload(l, v)),
+        l.now,
+    )
+    .await
+}
+
+/// Sends a once-only event (`subscription.started`, `subscription.canceled`) if this transaction
+/// is the one that records it ([`subscriptions::claim_event`]); `l` is the subscription as
+/// written, read at the event's `now`. True when it was sent.
+async fn emit_once(tx: &mut Tx, org_id: &str, l: &Loaded, event: OnceEvent) -> ApiResult<bool> {
+    if !subscriptions::claim_event(tx, org_id, &l.sub.id, event, l.now).await? {
+        return Ok(false);
+    }
+    let p = subscription_payload(l)?;
+    let event = match event {
+        OnceEvent::Started => Event::SubscriptionStarted(p),
+        OnceEvent::Canceled => Event::SubscriptionCanceled(p),
+    };
+    emit(tx, org_id, event, l.now).await?;
+    Ok(true)
+}
+
+/// What the sweep does for one subscription it claimed ([`subscriptions::due_events`]): sends
+/// `subscription.started` and then `subscription.canceled`, each if due and not yet sent, as of
+/// `now`. Returns how many it sent.
+pub async fn send_due_events(tx: &mut Tx, due: &DueEvents, now: Micros) -> ApiResult<usize> {
+    let mut l = load(tx, &due.org_id, &due.id).await?;
+    l.now = now;
+    let mut sent = 0;
+    if due.started && emit_once(tx, &due.org_id, &l, OnceEvent::Started).await? {
+        sent += 1;
+    }
+    if due.canceled && emit_once(tx, &due.org_id, &l, OnceEvent::Canceled).await? {
+        sent += 1;
+    }
+    Ok(sent)
+}
+
 /// Creates a subscription (a draft, activated at once with `auto_activate`).
 pub async fn create(
     tx: &mut Tx,
@@ -268,11 +366,14 @@ pub async fn create(
         )
         .map_err(ApiError::invalid)?;
     let now = now_micros();
-    let (sub, _) = subscriptions::insert(tx, org_id, &new, now).await?;
+    let (sub, first) = subscriptions::insert(tx, org_id, &new, now).await?;
     if new.auto_activate {
+        // Published in the same transaction: one version.updated (published), from activation.
         return activate_locked(tx, org_id, &sub.id).await;
     }
-    load(tx, org_id, &sub.id).await
+    let l = load(tx, org_id, &sub.id).await?;
+    emit_version(tx, org_id, &l, &first.id).await?;
+    Ok(l)
 }
 
 /// `draft → active` (idempotent on an active subscription; 409 on a canceled one).
@@ -336,6 +437,8 @@ async fn activate_locked(tx: &mut Tx, org_id: &str, id: &str) -> ApiResult<Loade
     subscriptions::update(tx, org_id, &sub, now)
         .await?
         .ok_or_else(|| ApiError::not_found(WHAT, id))?;
+    subscriptions::set_starts_at(tx, org_id, id, start_at).await?;
+    let mut published = Vec::new();
     for v in &l.versions {
         if v.status == VersionStatus::Draft {
             subscriptions::publish_version(
@@ -347,9 +450,24 @@ async fn activate_locked(tx: &mut Tx, org_id: &str, id: &str) -> ApiResult<Loade
                 now,
             )
             .await?;
+            published.push(v.id.clone());
         }
     }
-    load(tx, org_id, id).await
+    let mut l = load(tx, org_id, id).await?;
+    l.now = now;
+    emit(
+        tx,
+        org_id,
+        Event::SubscriptionActivated(subscription_payload(&l)?),
+        now,
+    )
+    .await?;
+    for vid in &published {
+        emit_version(tx, org_id, &l, vid).await?;
+    }
+    // A contract that started on or before today starts now; a later one from the sweep.
+    emit_once(tx, org_id, &l, OnceEvent::Started).await?;
+    Ok(l)
 }
 
 /// Deletes a draft for good; 409 for any other status.
@@ -397,10 +515,23 @@ pub async fn update(
         )
         .map_err(calendar_error)?;
     }
+    sub.updated_at = l.sub.updated_at;
+    if sub == l.sub {
+        // Nothing changed: nothing written, no subscription.updated.
+        return Ok(l);
+    }
     subscriptions::update(tx, org_id, &sub, l.now)
         .await?
         .ok_or_else(|| ApiError::not_found(WHAT, id))?;
-    load(tx, org_id, id).await
+    let l = load(tx, org_id, id).await?;
+    emit(
+        tx,
+        org_id,
+        Event::SubscriptionUpdated(subscription_payload(&l)?),
+        l.now,
+    )
+    .await?;
+    Ok(l)
 }
 
 /// `POST /subscriptions/{id}/cancel`.
@@ -455,13 +586,27 @@ pub async fn cancel(
     });
     let start = sub.terms.contract.start_date.unwrap_or(l.today());
     sub.ends_at = service_end(&sub.terms, start, &l.tz, Some(at)).map_err(calendar_error)?;
-    if at <= l.now {
+    let immediate = at <= l.now;
+    if immediate {
         sub.status = Status::Canceled;
     }
     subscriptions::update(tx, org_id, &sub, l.now)
         .await?
         .ok_or_else(|| ApiError::not_found(WHAT, id))?;
-    load(tx, org_id, id).await
+    let done = load(tx, org_id, id).await?;
+    if immediate {
+        emit_once(tx, org_id, &done, OnceEvent::Canceled).await?;
+    } else {
+        // A new date for a cancellation already scheduled is scheduled again.
+        emit(
+            tx,
+            org_id,
+            Event::SubscriptionCancelationScheduled(subscription_payload(&done)?),
+            done.now,
+        )
+        .await?;
+    }
+    Ok(done)
 }
 
 /// Extension: withdraws a cancellation that has not taken effect yet.
@@ -484,7 +629,15 @@ pub async fn revert_cancellation(tx: &mut Tx, org_id: &str, id: &str) -> ApiResu
     subscriptions::update(tx, org_id, &sub, l.now)
         .await?
         .ok_or_else(|| ApiError::not_found(WHAT, id))?;
-    load(tx, org_id, id).await
+    let l = load(tx, org_id, id).await?;
+    emit(
+        tx,
+        org_id,
+        Event::SubscriptionCancelationReverted(subscription_payload(&l)?),
+        l.now,
+    )
+    .await?;
+    Ok(l)
 }
 
 // ---- versions
@@ -607,7 +760,9 @@ pub async fn create_version(
     };
     check_description(&spec.description, naming)?;
     let v = subscriptions::insert_version(tx, org_id, id, &spec, l.now).await?;
-    Ok((load(tx, org_id, id).await?, v))
+    let l = load(tx, org_id, id).await?;
+    emit_version(tx, org_id, &l, &v.id).await?;
+    Ok((l, v))
 }
 
 fn check_description(d: &Option<String>, naming: Naming) -> ApiResult<()> {
@@ -667,7 +822,9 @@ pub async fn replace_version(
     let v = subscriptions::replace_version(tx, org_id, id, vid, &spec, l.now)
         .await?
         .ok_or_else(|| ApiError::not_found("Version", vid))?;
-    Ok((load(tx, org_id, id).await?, v))
+    let l = load(tx, org_id, id).await?;
+    emit_version(tx, org_id, &l, &v.id).await?;
+    Ok((l, v))
 }
 
 pub async fn publish_version(
@@ -707,7 +864,9 @@ pub async fn publish_version(
     let v = subscriptions::publish_version(tx, org_id, id, vid, at, l.now)
         .await?
         .ok_or_else(|| ApiError::not_found("Version", vid))?;
-    Ok((load(tx, org_id, id).await?, v))
+    let l = load(tx, org_id, id).await?;
+    emit_version(tx, org_id, &l, &v.id).await?;
+    Ok((l, v))
 }
 
 pub async fn delete_version(tx: &mut Tx, org_id: &str, id: &str, vid: &str) -> ApiResult<()> {
@@ -888,7 +1047,9 @@ pub async fn apply_change(
     let l = load(tx, org_id, id).await?;
     let outcome = plan_change(tx, org_id, &l, req, naming).await?;
     let v = subscriptions::insert_version(tx, org_id, id, &outcome.spec, l.now).await?;
-    Ok((load(tx, org_id, id).await?, outcome, v))
+    let l = load(tx, org_id, id).await?;
+    emit_version(tx, org_id, &l, &v.id).await?;
+    Ok((l, outcome, v))
 }
 
 // ---- entitlements
