@@ -42,10 +42,17 @@ struct IdemClaim {
 }
 
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match run(state, req, next).await {
+    let wake = state.webhooks_wake.clone();
+    let response = match run(state, req, next).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    // A successful write may have put webhook messages in the outbox: start delivering now
+    // rather than at the worker's next poll.
+    if response.status().is_success() {
+        wake.notify_one();
     }
+    response
 }
 
 async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {

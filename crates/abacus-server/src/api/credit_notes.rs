@@ -349,11 +349,9 @@ async fn create_credit_note(
         now_micros(),
     )
     .await?;
-    let response = idem
-        .commit(tx, StatusCode::CREATED, &document(version, note)?)
-        .await;
-    state.webhooks_wake.notify_one();
-    response
+
+    idem.commit(tx, StatusCode::CREATED, &document(version, note)?)
+        .await
 }
 
 /// Get a credit note with its lines.
@@ -401,11 +399,9 @@ async fn apply_credit_note(
         now_micros(),
     )
     .await?;
-    let response = idem
-        .commit(tx, StatusCode::OK, &document(version, note)?)
-        .await;
-    state.webhooks_wake.notify_one();
-    response
+
+    idem.commit(tx, StatusCode::OK, &document(version, note)?)
+        .await
 }
 
 /// Void a draft credit note (extension). Applied ones are 409.
@@ -465,9 +461,7 @@ async fn create_from_invoice(
         now_micros(),
     )
     .await?;
-    let response = idem
-        .commit(tx, StatusCode::CREATED, &document(version, note)?)
-        .await;
-    state.webhooks_wake.notify_one();
-    response
+
+    idem.commit(tx, StatusCode::CREATED, &document(version, note)?)
+        .await
 }

@@ -672,9 +672,8 @@ async fn create_invoice(
     )
     .await?;
     let body = document(&mut tx, &tenant.org_id, version, inv).await?;
-    let response = idem.commit(tx, StatusCode::CREATED, &body).await;
-    state.webhooks_wake.notify_one();
-    response
+
+    idem.commit(tx, StatusCode::CREATED, &body).await
 }
 
 /// Get an invoice with its lines.
@@ -739,9 +738,8 @@ async fn issue_invoice(
     let mut tx = state.db.begin().await?;
     let inv = service::issue(&mut tx, &tenant.org_id, &id, now_micros()).await?;
     let body = document(&mut tx, &tenant.org_id, version, inv).await?;
-    let response = idem.commit(tx, StatusCode::OK, &body).await;
-    state.webhooks_wake.notify_one();
-    response
+
+    idem.commit(tx, StatusCode::OK, &body).await
 }
 
 /// Add a line to a draft (409 once issued).
@@ -825,18 +823,16 @@ async fn delete_line_item(
 ) -> ApiResult<Response> {
     let mut tx = state.db.begin().await?;
     service::delete_line(&mut tx, &tenant.org_id, &id, &line_id, now_micros()).await?;
-    let response = idem
-        .commit(
-            tx,
-            StatusCode::OK,
-            &Deleted {
-                id: line_id,
-                deleted: true,
-            },
-        )
-        .await;
-    state.webhooks_wake.notify_one();
-    response
+
+    idem.commit(
+        tx,
+        StatusCode::OK,
+        &Deleted {
+            id: line_id,
+            deleted: true,
+        },
+    )
+    .await
 }
 
 async fn mark_paid(
@@ -864,9 +860,8 @@ async fn mark_paid(
     )
     .await?;
     let body = document(&mut tx, &tenant.org_id, version, inv).await?;
-    let response = idem.commit(tx, StatusCode::OK, &body).await;
-    state.webhooks_wake.notify_one();
-    response
+
+    idem.commit(tx, StatusCode::OK, &body).await
 }
 
 /// Record a payment received outside Abacus: the full amount left by default, or part of it

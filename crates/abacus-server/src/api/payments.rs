@@ -359,9 +359,8 @@ async fn create_refund(
     )
     .await?;
     let body = surface(version, &refund_response(refund))?;
-    let response = idem.commit(tx, StatusCode::CREATED, &body).await;
-    state.webhooks_wake.notify_one();
-    response
+
+    idem.commit(tx, StatusCode::CREATED, &body).await
 }
 
 /// Get a refund.

@@ -306,7 +306,6 @@ async fn update_endpoint(
     let response = idem
         .commit(tx, StatusCode::OK, &EndpointResponse::new(e, false))
         .await?;
-    state.webhooks_wake.notify_one();
     Ok(response)
 }
 
@@ -355,7 +354,6 @@ async fn send_test(
     let response = idem
         .commit(tx, StatusCode::ACCEPTED, &MessageResponse::from(m))
         .await?;
-    state.webhooks_wake.notify_one();
     Ok(response)
 }
 
@@ -449,7 +447,6 @@ async fn resend_message(
     let response = idem
         .commit(tx, StatusCode::ACCEPTED, &MessageResponse::from(m))
         .await?;
-    state.webhooks_wake.notify_one();
     Ok(response)
 }
 
@@ -474,7 +471,6 @@ async fn recover(
     let response = idem
         .commit(tx, StatusCode::ACCEPTED, &RecoverResponse { recovered })
         .await?;
-    state.webhooks_wake.notify_one();
     Ok(response)
 }
 
