@@ -87,10 +87,17 @@ impl App {
             std::time::Duration::from_millis(self.state.config.subscriptions_sweep_poll_ms.max(10)),
             self.state.webhooks_wake.clone(),
         );
+        let billing = crate::services::billing::Scheduler::start(
+            self.state.db.clone(),
+            std::time::Duration::from_millis(self.state.config.billing_poll_ms.max(10)),
+            self.state.config.billing(),
+            self.state.webhooks_wake.clone(),
+        );
         tracing::info!(addr = %self.addr, backend = ?self.state.db.backend(), "Abacus is listening");
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        billing.stop().await;
         subscriptions.stop().await;
         overdue.stop().await;
         webhooks.stop().await;

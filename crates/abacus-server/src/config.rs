@@ -78,6 +78,33 @@ pub struct ServeConfig {
         default_value_t = 60_000
     )]
     pub invoices_overdue_poll_ms: u64,
+    /// How often the billing scheduler looks for period boundaries that have passed, in
+    /// milliseconds.
+    #[arg(long, env = "ABACUS_BILLING_POLL_MS", default_value_t = 5_000)]
+    pub billing_poll_ms: u64,
+    /// Seconds a period's invoice stays a draft after its boundary, recomputed as late usage
+    /// arrives, before it is finalized (and issued with `auto_issue_invoices`).
+    #[arg(long, env = "ABACUS_BILLING_GRACE_SECS", default_value_t = 3_600)]
+    pub billing_grace_secs: u64,
+    /// How often a draft in its grace period is recomputed, in seconds.
+    #[arg(long, env = "ABACUS_BILLING_DRAFT_REFRESH_SECS", default_value_t = 60)]
+    pub billing_draft_refresh_secs: u64,
+    /// Subscriptions the scheduler invoices per transaction.
+    #[arg(long, env = "ABACUS_BILLING_BATCH", default_value_t = 100)]
+    pub billing_batch: i64,
+}
+
+impl ServeConfig {
+    /// The billing scheduler's settings.
+    pub fn billing(&self) -> crate::services::billing::Settings {
+        let secs = |s: u64| i64::try_from(s.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+        crate::services::billing::Settings {
+            grace: secs(self.billing_grace_secs),
+            refresh_every: secs(self.billing_draft_refresh_secs.max(1)),
+            batch: self.billing_batch.max(1),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for ServeConfig {
@@ -94,6 +121,10 @@ impl Default for ServeConfig {
             webhooks_concurrency: 16,
             subscriptions_sweep_poll_ms: 10_000,
             invoices_overdue_poll_ms: 60_000,
+            billing_poll_ms: 5_000,
+            billing_grace_secs: 3_600,
+            billing_draft_refresh_secs: 60,
+            billing_batch: 100,
         }
     }
 }

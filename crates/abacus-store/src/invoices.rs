@@ -713,6 +713,36 @@ pub async fn refresh_totals(
     Ok(t)
 }
 
+/// Replaces the lines the billing function wrote on a draft with `lines` (a recomputed period),
+/// keeping the lines added by hand (after them, in their order, with their ids), and recomputes
+/// the totals.
+pub async fn replace_generated_lines(
+    c: &mut impl Connection,
+    org_id: &str,
+    invoice_id: &str,
+    lines: &[NewLine],
+    currency: Currency,
+    now: Micros,
+) -> StoreResult<Totals> {
+    on!(c, e => sqlx::query(
+        "DELETE FROM invoice_line_items WHERE org_id = $1 AND invoice_id = $2 AND kind <> $3")
+        .bind(org_id).bind(invoice_id).bind(MANUAL)
+        .execute(e).await.map(|r| r.rows_affected()))?;
+    let manual: Vec<String> = on!(c, e => sqlx::query_scalar(
+        "SELECT id FROM invoice_line_items WHERE org_id = $1 AND invoice_id = $2 ORDER BY position, id")
+        .bind(org_id).bind(invoice_id).fetch_all(e).await)?;
+    // Positions are not unique, so moving the manual lines after the new ones cannot collide.
+    for (i, id) in manual.iter().enumerate() {
+        let position = (lines.len() + i) as i32;
+        on!(c, e => sqlx::query("UPDATE invoice_line_items SET position = $3 WHERE org_id = $1 AND id = $2")
+            .bind(org_id).bind(id).bind(position).execute(e).await.map(|r| r.rows_affected()))?;
+    }
+    for (pos, line) in lines.iter().enumerate() {
+        insert_line(c, org_id, invoice_id, pos as i32, line, now).await?;
+    }
+    refresh_totals(c, org_id, invoice_id, currency, now).await
+}
+
 /// The next number of a kind of document (`invoice`, `credit_note`) in an organization: 1, 2, 3…
 /// The counter row is updated in the caller's transaction, which holds its lock until it ends, so
 /// concurrent issuers take turns, a committed number is never reused, and a rolled-back one is

@@ -7,6 +7,7 @@
 //! * Every function takes the organization first: tenancy is part of every query.
 
 pub mod api_keys;
+pub mod billing_runs;
 pub mod bundles;
 pub mod credit_notes;
 pub mod customers;

@@ -209,7 +209,7 @@ pub async fn update(
         "UPDATE subscriptions SET name = $3, description = $4, status = $5, terms = $6, metadata = $7, tag_ids = $8,
                 contract_start_date = $9, contract_end_date = $10, time_zone = $11, cancel_requested_at = $12,
                 cancel_at = $13, cancel_reason = $14, cancel_reason_description = $15, ends_at = $16,
-                activated_at = $17, updated_at = $18
+                activated_at = $17, updated_at = $18, bill_at = NULL
          WHERE org_id = $1 AND id = $2")
         .bind(org_id).bind(&s.id).bind(&s.name).bind(&s.description).bind(s.status.as_str())
         .bind(Json(t)).bind(Json(&s.metadata)).bind(Json(&s.tag_ids))
@@ -263,7 +263,7 @@ pub async fn set_starts_at(
     id: &str,
     starts_at: Micros,
 ) -> StoreResult<()> {
-    on!(c, e => sqlx::query("UPDATE subscriptions SET starts_at = $3 WHERE org_id = $1 AND id = $2")
+    on!(c, e => sqlx::query("UPDATE subscriptions SET starts_at = $3, bill_at = NULL WHERE org_id = $1 AND id = $2")
         .bind(org_id).bind(id).bind(starts_at).execute(e).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
@@ -613,6 +613,9 @@ pub async fn insert_version(
         .bind(Json(&spec.entitlements)).bind(published_at).bind(now)
         .execute(e).await.map(|r| r.rows_affected()))?;
     write_items(c, org_id, subscription_id, &id, &spec.items).await?;
+    if spec.status == VersionStatus::Published {
+        reschedule_billing(c, org_id, subscription_id).await?;
+    }
     version(c, org_id, subscription_id, &id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("version {id} vanished after insert")))
@@ -719,7 +722,20 @@ pub async fn publish_version(
     if done == 0 {
         return Ok(None);
     }
+    reschedule_billing(c, org_id, subscription_id).await?;
     version(c, org_id, subscription_id, id).await
+}
+
+/// Tells the billing scheduler that the subscription's boundaries may have moved (`bill_at` is
+/// worked out again on its next round).
+async fn reschedule_billing(
+    c: &mut impl Connection,
+    org_id: &str,
+    subscription_id: &str,
+) -> StoreResult<()> {
+    on!(c, e => sqlx::query("UPDATE subscriptions SET bill_at = NULL WHERE org_id = $1 AND id = $2")
+        .bind(org_id).bind(subscription_id).execute(e).await.map(|r| r.rows_affected()))?;
+    Ok(())
 }
 
 /// Deletes a draft with its items. False when there is no such draft.

@@ -417,6 +417,31 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mark_as_paid, mark_as_paid_v1))
         .routes(routes!(void_invoice))
         .routes(routes!(invoice_pdf))
+        .routes(routes!(upcoming_invoice))
+}
+
+/// The invoice of the subscription's current period as it stands now (extension): its usage so
+/// far, its arrears, the next period's advance fees, computed by the scheduler's billing function.
+/// Nothing is stored; `status` is `upcoming`. 409 for a draft subscription or an ended service.
+#[utoipa::path(get, path = "/subscriptions/{id}/upcoming-invoice", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceResponse), (status = 401, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem)))]
+async fn upcoming_invoice(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    version: ApiVersion,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let now = now_micros();
+    let mut tx = state.db.read_tx().await?;
+    let (prepared, inv) =
+        crate::services::billing::upcoming(&mut tx, &tenant.org_id, &id, now).await?;
+    let stored = crate::services::billing::upcoming_as_invoice(&prepared, &inv, now);
+    let mut body = document(&mut tx, &tenant.org_id, version, stored).await?;
+    if let Some(status) = body.get_mut("status") {
+        *status = Value::String("upcoming".into());
+    }
+    Ok(Json(body))
 }
 
 /// Parses a date-range bound: RFC 3339, or a date (`2024-01-31`, midnight UTC).

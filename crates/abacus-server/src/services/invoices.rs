@@ -516,6 +516,8 @@ pub async fn issue(tx: &mut Tx, org_id: &str, id: &str, now: Micros) -> ApiResul
             inv.status_at(now).as_str()
         )));
     }
+    // A period's draft is issued with the usage recorded up to now.
+    let inv = crate::services::billing::recompute_draft(tx, org_id, inv, now).await?;
     issue_locked(tx, org_id, inv, now).await
 }
 
@@ -950,7 +952,7 @@ pub async fn create_for_period(
     }
 }
 
-fn billing_line(l: &billing::InvoiceLine, tax_rate: Decimal) -> NewLine {
+pub fn billing_line(l: &billing::InvoiceLine, tax_rate: Decimal) -> NewLine {
     let credit = l.kind == billing::InvoiceLineKind::CreditApplied;
     NewLine {
         kind: l.kind.as_str().into(),

@@ -196,6 +196,47 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
     Ok(answer)
 }
 
+/// The exact value of a metric for a customer over `[from, to)`: what billing reads for one
+/// [`UsageRequest`](abacus_core::billing::UsageRequest). A total reads the hourly rollups and the
+/// raw events of the partial hours at the edges, as usage queries do; a grouped request (a matrix
+/// price's dimensions) reads the raw events of the range.
+pub async fn aggregate(
+    tx: &mut Tx,
+    org_id: &str,
+    customer_id: &str,
+    request: &abacus_core::billing::UsageRequest,
+) -> ApiResult<abacus_core::billing::UsageValue> {
+    use abacus_core::billing::UsageValue;
+    let metric = metrics::get(tx, org_id, &request.metric_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(WHAT, &request.metric_id))?;
+    let (from, to) = (request.from, request.to);
+    let overflow = |e: abacus_core::metering::bucket::Overflow| {
+        ApiError::invalid_field("metric_id", format!("{}: {e}", metric.id))
+    };
+    if from >= to {
+        return Ok(if request.group_by.is_empty() {
+            UsageValue::Total(Decimal::ZERO)
+        } else {
+            UsageValue::Grouped(Vec::new())
+        });
+    }
+    let whole = windows(from, to, None, &TimeZone::UTC).map_err(window_error)?;
+    if !request.group_by.is_empty() {
+        let raw =
+            abacus_store::usage::raw_events(tx, org_id, customer_id, &metric.event_name, &whole)
+                .await?;
+        let rows =
+            usage::recompute_by(&metric, from, to, &request.group_by, &raw).map_err(overflow)?;
+        return Ok(UsageValue::Grouped(rows));
+    }
+    let plan = usage::plan(&whole);
+    let (buckets, distinct, raw) = fetch(tx, org_id, customer_id, &metric, &plan, None).await?;
+    let value =
+        usage::compute(&metric, &whole, &plan, &buckets, &distinct, &raw).map_err(overflow)?[0];
+    Ok(UsageValue::Total(value))
+}
+
 type Fetched = (
     Vec<(Micros, abacus_core::metering::Bucket)>,
     Vec<(Micros, String)>,
