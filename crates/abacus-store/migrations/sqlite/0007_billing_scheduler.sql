@@ -5,8 +5,8 @@
 -- 9223372036854775807 (the largest BIGINT) means nothing is left to invoice.
 -- billed_through: the last boundary the scheduler invoiced (or found empty).
 -- billing_error: why the last attempt failed (a subscription billing cannot read), else NULL.
-ALTER TABLE subscriptions ADD COLUMN bill_at BIGINT;
-ALTER TABLE subscriptions ADD COLUMN billed_through BIGINT;
+ALTER TABLE subscriptions ADD COLUMN bill_at INTEGER;
+ALTER TABLE subscriptions ADD COLUMN billed_through INTEGER;
 ALTER TABLE subscriptions ADD COLUMN billing_error TEXT;
 CREATE INDEX subscriptions_bill_at ON subscriptions (bill_at);
 
@@ -14,6 +14,6 @@ CREATE INDEX subscriptions_bill_at ON subscriptions (bill_at);
 -- the scheduler recomputes the draft (late usage is added); at it the draft is recomputed a last
 -- time and, with auto_issue_invoices, issued. NULL once finalized and on every other invoice.
 -- refreshed_at: when the scheduler last recomputed the draft.
-ALTER TABLE invoices ADD COLUMN finalize_at BIGINT;
-ALTER TABLE invoices ADD COLUMN refreshed_at BIGINT;
+ALTER TABLE invoices ADD COLUMN finalize_at INTEGER;
+ALTER TABLE invoices ADD COLUMN refreshed_at INTEGER;
 CREATE INDEX invoices_finalize ON invoices (finalize_at);
