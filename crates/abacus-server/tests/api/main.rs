@@ -9,6 +9,7 @@ mod subscription_support;
 mod webhook_support;
 
 mod bad_input;
+mod billing_crash;
 mod billing_scheduler;
 mod bundles_and_tags;
 mod catalog_bad_input;
