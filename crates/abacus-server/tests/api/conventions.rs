@@ -225,6 +225,7 @@ async fn openapi_and_reference_page(backend: Backend) {
         ("/subscriptions/{id}/billing-dates", &["get"]),
         ("/subscriptions/{id}/entitlements", &["get"]),
         ("/subscriptions/{id}/entitlements/{key}", &["get"]),
+        ("/subscriptions/{id}/upcoming-invoice", &["get"]),
         ("/customers/{id}/entitlements", &["get"]),
         ("/subscriptions/{id}/versions", &["get", "post"]),
         ("/subscriptions/{id}/versions/current", &["get"]),
