@@ -9,6 +9,7 @@
 pub mod api_keys;
 pub mod bundles;
 pub mod credit_notes;
+pub mod credits;
 pub mod customers;
 pub mod db;
 pub mod error;
