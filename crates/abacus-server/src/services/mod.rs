@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod credit_notes;
+pub mod credits;
 pub mod customers;
 pub mod invoices;
 pub mod metering;
