@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod billing_runs;
 pub mod bundles;
 pub mod credit_notes;
+pub mod credits;
 pub mod customers;
 pub mod db;
 pub mod error;

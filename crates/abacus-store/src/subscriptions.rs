@@ -224,9 +224,10 @@ pub async fn update(
     get(c, org_id, &s.id).await
 }
 
-/// Deletes a subscription with its versions and items for good (drafts only; the caller
-/// checks). Returns false when there was none.
+/// Deletes a subscription with its versions, items and credit grants for good (drafts only; the
+/// caller checks). Returns false when there was none.
 pub async fn delete(c: &mut impl Connection, org_id: &str, id: &str) -> StoreResult<bool> {
+    crate::credits::delete_grants_of_subscription(c, org_id, id).await?;
     on!(c, e => sqlx::query("DELETE FROM subscription_items WHERE org_id = $1 AND subscription_id = $2")
         .bind(org_id).bind(id).execute(e).await.map(|r| r.rows_affected()))?;
     on!(c, e => sqlx::query("DELETE FROM subscription_versions WHERE org_id = $1 AND subscription_id = $2")

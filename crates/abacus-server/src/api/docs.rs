@@ -35,6 +35,7 @@ use crate::app::AppState;
         (name = "subscriptions", description = "Subscriptions: lifecycle, billing dates, entitlements. v2 shapes with `Alguna-Version`; create, get, list, activate and cancel also in v1 camelCase without."),
         (name = "subscription versions", description = "A subscription's priced items: versions (snapshots, drafts, publishing) and changes (deltas, previews)."),
         (name = "organization", description = "The organization's settings (extension): billing time zone, default payment terms."),
+        (name = "credits", description = "Monetary credit grants on subscriptions, their balance, and the grants with what remains of them (extension)."),
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField, crate::pagination::PaginationMeta))
 )]

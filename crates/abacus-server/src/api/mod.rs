@@ -3,6 +3,7 @@
 
 pub mod bundles;
 pub mod credit_notes;
+pub mod credits;
 pub mod customer_dto;
 pub mod docs;
 pub mod events;
@@ -59,6 +60,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(invoices::router())
         .merge(credit_notes::router())
         .merge(payments::router())
+        .merge(credits::router())
 }
 
 pub fn router(state: AppState) -> Router {

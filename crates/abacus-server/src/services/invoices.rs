@@ -811,11 +811,11 @@ pub async fn void(
         }
         InvoiceStatus::Issued | InvoiceStatus::Overdue => {}
     }
-    if inv.amount_paid > Decimal::ZERO || inv.credits_applied > Decimal::ZERO {
+    // Credit drawn from grants is given back below; money paid is not.
+    if inv.amount_paid > Decimal::ZERO {
         return Err(ApiError::conflict(format!(
             "Invoice '{id}' was partly paid ({} {}); credit it with a credit note instead of voiding it",
-            inv.amount_paid + inv.credits_applied,
-            inv.currency
+            inv.amount_paid, inv.currency
         )));
     }
     let mut v = Validation::new();
@@ -828,6 +828,7 @@ pub async fn void(
     }
     v.into_result().map_err(ApiError::invalid)?;
     invoices::mark_void(tx, org_id, id, at, now).await?;
+    crate::services::credits::release(tx, org_id, id).await?;
     get(tx, org_id, id).await
 }
 

@@ -4,6 +4,7 @@
 pub mod billing;
 pub mod catalog;
 pub mod credit_notes;
+pub mod credits;
 pub mod customers;
 pub mod invoices;
 pub mod metering;

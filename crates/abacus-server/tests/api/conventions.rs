@@ -259,6 +259,9 @@ async fn openapi_and_reference_page(backend: Backend) {
         ("/refunds", &["get", "post"]),
         ("/refunds/{id}", &["get"]),
         ("/customers/{id}/credit-balance", &["get"]),
+        ("/subscriptions/{id}/credits/grant", &["post"]),
+        ("/subscriptions/{id}/credits/balance", &["get"]),
+        ("/subscriptions/{id}/credits/grants", &["get"]),
     ];
     for (path, methods) in expected {
         let ops = paths
