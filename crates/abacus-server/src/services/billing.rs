@@ -36,7 +36,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::problem::{ApiError, ApiResult};
 use crate::services::invoices::{PeriodInvoice, PeriodOutcome, billing_line, create_for_period};
-use crate::services::metering;
+use crate::services::{credits, metering};
 
 /// How the scheduler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,14 +222,15 @@ pub async fn prepare(
     )))
 }
 
-/// The invoice of `boundary` with the usage recorded so far and the grants usable now.
-/// `redraw` is the invoice being recomputed, whose own credit draws are given back first.
+/// The invoice of `boundary` with the usage recorded so far and the credit grants usable at
+/// `now` (granted by then, not expired at the boundary, drawn in order of expiry).
 async fn compute(
     tx: &mut Tx,
     org_id: &str,
     p: &Prepared,
     biller: &Biller<'_>,
     boundary: Micros,
+    now: Micros,
 ) -> ApiResult<billing::Invoice> {
     let requests = biller.usage_requests(boundary).map_err(billing_error)?;
     let mut usage = Usage::new();
@@ -239,7 +240,8 @@ async fn compute(
     }
     let cx = InvoiceContext {
         tax_rate: p.customer.tax.tax_rate.unwrap_or(Decimal::ZERO),
-        credits: Vec::new(),
+        credits: abacus_store::credits::usable_grants(tx, org_id, &p.view.subscription.id, now)
+            .await?,
         credits_as_of: None,
     };
     biller.bill(boundary, &usage, &cx).map_err(billing_error)
@@ -370,7 +372,7 @@ async fn close_period(
     now: Micros,
     s: &Settings,
 ) -> ApiResult<bool> {
-    let inv = compute(tx, org_id, p, biller, boundary).await?;
+    let inv = compute(tx, org_id, p, biller, boundary, now).await?;
     if inv.is_empty() {
         return Ok(false);
     }
@@ -393,6 +395,16 @@ async fn close_period(
     .await?;
     match outcome {
         PeriodOutcome::Created(stored) => {
+            credits::draw(
+                tx,
+                org_id,
+                &sub.customer_id,
+                &sub.id,
+                &stored.id,
+                &inv.credit_draws,
+                now,
+            )
+            .await?;
             let finalize_at = (!final_now).then_some(grace_ends);
             billing_runs::set_draft_schedule(tx, org_id, &stored.id, finalize_at, now).await?;
             Ok(true)
@@ -424,11 +436,25 @@ pub async fn recompute_draft(
         Ok(b) => b,
         Err(_) => return Ok(inv),
     };
-    let fresh = match compute(tx, org_id, &p, &biller, boundary).await {
+    // The draft's own draws are given back first, so the recomputation can draw them again.
+    credits::release(tx, org_id, &inv.id).await?;
+    let fresh = match compute(tx, org_id, &p, &biller, boundary, now).await {
         Ok(f) => f,
         Err(e) if e.status.is_server_error() => return Err(e),
         Err(e) => {
             tracing::warn!(org_id, invoice_id = %inv.id, error = %e.detail, "draft kept as it was");
+            // Its credit lines stand, so their draws do too.
+            let kept: Vec<billing::CreditDraw> = inv
+                .lines
+                .iter()
+                .filter_map(|l| {
+                    Some(billing::CreditDraw {
+                        grant_id: l.credit_grant_id.clone()?,
+                        amount: -l.amount,
+                    })
+                })
+                .collect();
+            credits::draw(tx, org_id, &inv.customer_id, &sub_id, &inv.id, &kept, now).await?;
             return Ok(inv);
         }
     };
@@ -439,6 +465,16 @@ pub async fn recompute_draft(
         .collect();
     let currency = inv.currency().map_err(ApiError::from)?;
     invoices::replace_generated_lines(tx, org_id, &inv.id, &lines, currency, now).await?;
+    credits::draw(
+        tx,
+        org_id,
+        &inv.customer_id,
+        &sub_id,
+        &inv.id,
+        &fresh.credit_draws,
+        now,
+    )
+    .await?;
     invoices::get(tx, org_id, &inv.id)
         .await?
         .ok_or_else(ApiError::internal)
@@ -578,7 +614,7 @@ pub async fn upcoming(
                 "Subscription '{id}' has no upcoming invoice: its service has ended"
             ))
         })?;
-    let inv = compute(tx, org_id, &p, &biller, boundary).await?;
+    let inv = compute(tx, org_id, &p, &biller, boundary, now).await?;
     Ok((p, inv))
 }
 

@@ -21,6 +21,7 @@ on_both_backends!(
     issuing_a_period_draft_recomputes_it,
     upcoming_invoice_is_the_current_period_so_far,
     changes_and_cancellations_reschedule_billing,
+    credit_grants_are_drawn_once_per_invoice,
 );
 
 fn at(s: &str) -> i64 {
@@ -57,7 +58,11 @@ async fn calls(app: &TestApp, prefix: &str, n: usize, ts: &str) {
     for chunk in events.chunks(100) {
         let r = app.ingest(json!(chunk)).await;
         assert_eq!(r.status, 200, "{}", r.text);
-        assert!(r.body["failed"].as_array().unwrap().is_empty(), "{}", r.text);
+        assert!(
+            r.body["failed"].as_array().unwrap().is_empty(),
+            "{}",
+            r.text
+        );
     }
 }
 
@@ -68,7 +73,10 @@ async fn invoices_of(app: &TestApp, sub: &str) -> Vec<Value> {
         .await;
     let mut out = Vec::new();
     for i in list["data"].as_array().unwrap() {
-        out.push(app.ok(&format!("/invoices/{}", i["id"].as_str().unwrap())).await);
+        out.push(
+            app.ok(&format!("/invoices/{}", i["id"].as_str().unwrap()))
+                .await,
+        );
     }
     out.sort_by_key(|i| at(i["invoicing_date"].as_str().unwrap()));
     out
@@ -101,7 +109,10 @@ async fn backdated_subscription_catches_up_in_order_once(backend: Backend) {
     let first = run_once(&app.state.db, now, &no_grace()).await.unwrap();
     assert_eq!(first.created, 3, "{first:?}");
     let again = run_once(&app.state.db, now, &no_grace()).await.unwrap();
-    assert_eq!(again.created, 0, "a second round finds every period invoiced");
+    assert_eq!(
+        again.created, 0,
+        "a second round finds every period invoiced"
+    );
 
     let inv = invoices_of(&app, &sub).await;
     let dates: Vec<&str> = inv
@@ -332,7 +343,10 @@ async fn issuing_a_period_draft_recomputes_it(backend: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "issued");
-    assert_eq!(r.body["total"], "133.00", "100.00 seats + 3.00 calls + 30.00 by hand");
+    assert_eq!(
+        r.body["total"], "133.00",
+        "100.00 seats + 3.00 calls + 30.00 by hand"
+    );
     let kinds: Vec<String> = line_amounts(&r.body).into_iter().map(|l| l.0).collect();
     assert_eq!(kinds, ["usage", "fixed_advance", "manual"]);
 }
@@ -443,4 +457,65 @@ async fn changes_and_cancellations_reschedule_billing(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(bill_at, Some(billing_runs::NOTHING_LEFT));
+}
+
+async fn credit_grants_are_drawn_once_per_invoice(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let c = app.catalog().await;
+    // From the first of last month: last month's invoice and this month's. Grants count from
+    // when they are made, so this test bills at the real time.
+    let this_month = crate::subscription_support::today().first_of_month();
+    let last_month = this_month.checked_sub(jiff::Span::new().months(1)).unwrap();
+    let sub = subscribe(&app, &c, &last_month.to_string(), Value::Null).await;
+    let r = app
+        .post_v2(
+            &format!("/subscriptions/{sub}/credits/grant"),
+            &json!({"amount": "150.00", "reason": "Migration credit"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let now = abacus_core::time::now_micros();
+    let this_month_at = at(&format!("{this_month}T00:00:00Z"));
+    // This month's invoice stays a draft: its grace runs until tomorrow.
+    let grace = Settings {
+        grace: now - this_month_at + 86_400_000_000,
+        refresh_every: 1,
+        ..Settings::default()
+    };
+    run_once(&app.state.db, now, &grace).await.unwrap();
+    let inv = invoices_of(&app, &sub).await;
+    assert_eq!(inv.len(), 2);
+    // Last month: 100.00 owed, all of it paid from the grant. This month (a draft): the 50.00
+    // left.
+    assert_eq!(inv[0]["credits_applied"], "100.00");
+    assert_eq!(inv[0]["amount_remaining"], "0.00");
+    assert_eq!(inv[1]["status"], "draft");
+    assert_eq!(inv[1]["credits_applied"], "50.00");
+    assert!(line_amounts(&inv[1]).contains(&("credit_applied".into(), "-50.00".into())));
+    let balance = app
+        .ok(&format!("/subscriptions/{sub}/credits/balance"))
+        .await;
+    assert_eq!(balance["balance"], "0.00");
+
+    // Recomputing the draft (late usage) draws the same credit again, not on top.
+    let late = format!("{}T12:00:00Z", this_month.yesterday().unwrap());
+    calls(&app, "late", 10, &late).await;
+    let r = run_once(&app.state.db, abacus_core::time::now_micros(), &grace)
+        .await
+        .unwrap();
+    assert_eq!(r.refreshed, 1);
+    let draft = app
+        .ok(&format!("/invoices/{}", inv[1]["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(draft["total"], "100.10");
+    assert_eq!(draft["credits_applied"], "50.00");
+    assert_eq!(draft["amount_remaining"], "50.10");
+    let balance = app
+        .ok(&format!("/subscriptions/{sub}/credits/balance"))
+        .await;
+    assert_eq!(balance["balance"], "0.00");
+    // Last month's invoice, settled by the grant, is paid.
+    assert_eq!(inv[0]["status"], "paid");
 }
