@@ -10,6 +10,7 @@ mod webhook_support;
 
 mod bad_input;
 mod billing_crash;
+mod billing_golden;
 mod billing_scheduler;
 mod bundles_and_tags;
 mod catalog_bad_input;
