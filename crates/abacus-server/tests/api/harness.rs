@@ -88,8 +88,9 @@ impl TestApp {
         let key = abacus_server::auth::generate_key();
         let mut config = ServeConfig {
             bootstrap_api_key: Some(key.clone()),
-            // The billing scheduler runs once at start and then hourly: tests bill by calling
-            // `services::billing::run_once` at the instants they choose (or configure a poll).
+            // The billing scheduler's first round is an hour after the start: tests bill by
+            // calling `services::billing::run_once` at the instants they choose (or configure a
+            // poll).
             billing_poll_ms: 3_600_000,
             ..ServeConfig::default()
         };
