@@ -43,6 +43,24 @@ impl Invoice {
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
     }
+
+    /// The period the invoice is for: the closing period when a line bills time inside it
+    /// (arrears fees, usage, thresholds, a proration), else the opening period (an invoice of
+    /// advance fees only is for the period it pays ahead).
+    pub fn billing_period(&self) -> Option<&Period> {
+        let bills_closing = |c: &Period| {
+            self.lines.iter().any(|l| {
+                l.period
+                    .as_ref()
+                    .is_some_and(|p| p.start < c.end && c.start < p.end)
+            })
+        };
+        match (&self.closing, &self.opening) {
+            (Some(c), Some(o)) if !bills_closing(c) => Some(o),
+            (Some(c), _) => Some(c),
+            (None, o) => o.as_ref(),
+        }
+    }
 }
 
 /// One invoice line. `amount` is rounded once to the currency's minor units and `tax` is

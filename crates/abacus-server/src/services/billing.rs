@@ -253,7 +253,7 @@ fn billing_error(e: billing::BillingError) -> ApiError {
 
 fn description(p: &Prepared, inv: &billing::Invoice) -> String {
     let name = &p.view.subscription.name;
-    match inv.closing.as_ref().or(inv.opening.as_ref()) {
+    match inv.billing_period() {
         Some(per) => format!(
             "{name}, {}",
             invoicing::billing_period_label(per.start, per.end, &p.view.time_zone)
@@ -626,7 +626,7 @@ pub async fn upcoming(
 /// id>`, a draft with its lines numbered `upcoming_line_<n>`, dated at its boundary.
 pub fn upcoming_as_invoice(p: &Prepared, inv: &billing::Invoice, now: Micros) -> Invoice {
     let sub = &p.view.subscription;
-    let period = inv.closing.as_ref().or(inv.opening.as_ref());
+    let period = inv.billing_period();
     Invoice {
         id: format!("upcoming_{}", sub.id),
         customer_id: sub.customer_id.clone(),

@@ -928,11 +928,7 @@ pub async fn create_for_period(
         payment_terms: p.payment_terms.clone(),
         invoicing_date: Some(b.boundary),
         issue_date: None,
-        billing_period: b
-            .closing
-            .as_ref()
-            .or(b.opening.as_ref())
-            .map(|per| (per.start, per.end)),
+        billing_period: b.billing_period().map(|per| (per.start, per.end)),
         lines: b
             .lines
             .iter()
