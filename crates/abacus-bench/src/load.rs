@@ -20,14 +20,18 @@ const HOUR: Micros = 3_600_000_000;
 const DAY: Micros = 24 * HOUR;
 const BATCH: u64 = 100;
 
-fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .timeout(Duration::from_secs(120))
         .build()?)
 }
 
-async fn post(http: &reqwest::Client, url: String, body: String) -> anyhow::Result<Value> {
+pub(crate) async fn post(
+    http: &reqwest::Client,
+    url: String,
+    body: String,
+) -> anyhow::Result<Value> {
     let r = http
         .post(url)
         .bearer_auth(KEY)

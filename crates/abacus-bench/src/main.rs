@@ -6,8 +6,12 @@
 //! target/release/abacus-bench ingest --backend sqlite --events 2000000
 //! ABACUS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1/postgres target/release/abacus-bench ingest --backend postgres
 //! target/release/abacus-bench usage --backend sqlite --events 10000000
+//! target/release/abacus-bench billing --backend sqlite --subscriptions 10000
 //! ```
+//!
+//! `billing` needs no server binary: it runs the billing scheduler in process.
 
+mod billing;
 mod load;
 mod server;
 
@@ -72,6 +76,20 @@ enum Command {
         #[arg(long, default_value_t = 2_000)]
         queries: usize,
     },
+    /// A billing run: `subscriptions` subscriptions (a fixed fee in advance, two metered prices
+    /// in arrears) with a month of usage, all closed by one round of the billing scheduler.
+    Billing {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: BackendArg,
+        #[arg(long, default_value_t = 10_000)]
+        subscriptions: usize,
+        /// Usage events per subscription over the month.
+        #[arg(long, default_value_t = 10)]
+        events_per_subscription: u64,
+        /// Also print the time spent in each SQL statement during the run (adds overhead).
+        #[arg(long)]
+        profile_sql: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -105,6 +123,20 @@ fn main() -> anyhow::Result<()> {
                 customers,
                 queries,
             } => load::usage(backend.into(), events, customers, queries).await,
+            Command::Billing {
+                backend,
+                subscriptions,
+                events_per_subscription,
+                profile_sql,
+            } => {
+                billing::billing(
+                    backend.into(),
+                    subscriptions,
+                    events_per_subscription,
+                    profile_sql,
+                )
+                .await
+            }
         }
     })
 }
