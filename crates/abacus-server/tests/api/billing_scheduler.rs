@@ -210,6 +210,15 @@ async fn racing_schedulers_bill_each_period_once(backend: Backend) {
     for t in tasks {
         created += t.await.unwrap();
     }
+    // A scheduler stops after a round that found every due row locked by the others (on
+    // PostgreSQL); as `abacus serve` would, later rounds take what is left.
+    loop {
+        let r = run_once(&app.state.db, now, &settings).await.unwrap();
+        created += r.created;
+        if r.created == 0 {
+            break;
+        }
+    }
     assert_eq!(created, 12 * 13, "every period invoiced once in all");
     for s in &subs {
         let inv = invoices_of(&app, s).await;
