@@ -187,18 +187,35 @@ fn per_billing_period(t: &SpendingThresholdInput, interval: Interval) -> Result<
         .map_err(|_| "the spend threshold is out of range".to_string())
 }
 
-/// Reads subscription `id` as billing sees it; `None` when it does not exist. A draft has no
-/// calendar yet: `Ok(Some(Err(..)))` carries why a subscription cannot be billed.
+/// Why a subscription that exists cannot be billed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unbillable {
+    /// A draft has no calendar yet (activation makes the scheduler look again).
+    Draft,
+    /// What is wrong with the stored subscription.
+    Broken(String),
+}
+
+impl std::fmt::Display for Unbillable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unbillable::Draft => f.write_str("the subscription is a draft"),
+            Unbillable::Broken(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Reads subscription `id` as billing sees it; `None` when it does not exist.
 pub async fn prepare(
     c: &mut impl Connection,
     org_id: &str,
     id: &str,
-) -> ApiResult<Option<Result<Prepared, String>>> {
+) -> ApiResult<Option<Result<Prepared, Unbillable>>> {
     let Some(view) = subscriptions::billing_view(c, org_id, id).await? else {
         return Ok(None);
     };
     if view.subscription.status == Status::Draft {
-        return Ok(Some(Err("the subscription is a draft".into())));
+        return Ok(Some(Err(Unbillable::Draft)));
     }
     let customer = customers::get(c, org_id, &view.subscription.customer_id)
         .await?
@@ -213,15 +230,16 @@ pub async fn prepare(
         .into_iter()
         .map(|p| (p.id, p.spec.name))
         .collect();
-    Ok(Some(billing_subscription(&view, &names).map(
-        |subscription| Prepared {
-            view,
-            subscription,
-            customer,
-        },
-    )))
+    Ok(Some(
+        billing_subscription(&view, &names)
+            .map(|subscription| Prepared {
+                view,
+                subscription,
+                customer,
+            })
+            .map_err(Unbillable::Broken),
+    ))
 }
-
 /// The invoice of `boundary` with the usage recorded so far and the credit grants usable at
 /// `now` (granted by then, not expired at the boundary, drawn in order of expiry).
 async fn compute(
@@ -292,13 +310,9 @@ async fn bill_subscription(
     report: &mut Report,
 ) -> ApiResult<()> {
     let org_id = due.org_id.as_str();
-    let record = |billed: Option<Micros>, at: Micros, error: Option<String>| (billed, at, error);
-    let outcome = match prepare(tx, org_id, &due.id).await? {
-        None => record(due.billed_through, NOTHING_LEFT, None),
-        Some(Err(why)) if why == "the subscription is a draft" => {
-            record(due.billed_through, NOTHING_LEFT, None)
-        }
-        Some(Err(why)) => record(due.billed_through, now + RETRY_AFTER, Some(why)),
+    let outcome: Progress = match prepare(tx, org_id, &due.id).await? {
+        None | Some(Err(Unbillable::Draft)) => (due.billed_through, NOTHING_LEFT, None),
+        Some(Err(Unbillable::Broken(why))) => (due.billed_through, now + RETRY_AFTER, Some(why)),
         Some(Ok(p)) => bill_boundaries(tx, org_id, &p, due.billed_through, now, s, report).await?,
     };
     if outcome.2.is_some() {
