@@ -92,6 +92,9 @@ pub struct ServeConfig {
     /// Subscriptions the scheduler invoices per transaction.
     #[arg(long, env = "ABACUS_BILLING_BATCH", default_value_t = 100)]
     pub billing_batch: i64,
+    /// Billing transactions running side by side in a round on PostgreSQL (SQLite: always one).
+    #[arg(long, env = "ABACUS_BILLING_WORKERS", default_value_t = 4)]
+    pub billing_workers: usize,
 }
 
 impl ServeConfig {
@@ -102,6 +105,7 @@ impl ServeConfig {
             grace: secs(self.billing_grace_secs),
             refresh_every: secs(self.billing_draft_refresh_secs.max(1)),
             batch: self.billing_batch.max(1),
+            workers: self.billing_workers.max(1),
             ..Default::default()
         }
     }
@@ -125,6 +129,7 @@ impl Default for ServeConfig {
             billing_grace_secs: 3_600,
             billing_draft_refresh_secs: 60,
             billing_batch: 100,
+            billing_workers: 4,
         }
     }
 }

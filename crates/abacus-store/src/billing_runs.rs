@@ -1,7 +1,11 @@
 //! What the billing scheduler claims and records: subscriptions with a boundary due
 //! (`subscriptions.bill_at`), and the drafts it made that are still in their grace period
-//! (`invoices.finalize_at`). Rows are claimed `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
-//! schedulers on several servers take disjoint work; SQLite has a single writer. Claims only
+//! (`invoices.finalize_at`). Rows are claimed `FOR NO KEY UPDATE SKIP LOCKED` on PostgreSQL, so
+//! schedulers on several servers take disjoint work; SQLite has a single writer. Rows are locked
+//! `FOR NO KEY UPDATE` rather than `FOR UPDATE` throughout billing: it excludes the other
+//! writers of the row just the same, but not the key-share locks that inserting a row which
+//! refers to it takes (a payment of the customer, a credit draw on the grant), which would
+//! otherwise make those inserts wait, or deadlock, behind a batch. Claims only
 //! spread the work: the unique billing key `(subscription_id, boundary)` of invoices is what makes
 //! a period billed once (see `invoices::insert`).
 
@@ -20,6 +24,7 @@ pub const NOTHING_LEFT: Micros = i64::MAX;
 pub struct DueSubscription {
     pub org_id: String,
     pub id: String,
+    pub customer_id: String,
     /// The last boundary invoiced, if any.
     pub billed_through: Option<Micros>,
 }
@@ -47,10 +52,11 @@ pub async fn claim_due(
     struct Hit {
         org_id: String,
         id: String,
+        customer_id: String,
         billed_through: Option<Micros>,
     }
     let select = format!(
-        "SELECT org_id, id, billed_through FROM subscriptions WHERE {DUE}
+        "SELECT org_id, id, customer_id, billed_through FROM subscriptions WHERE {DUE}
          ORDER BY COALESCE(bill_at, 0), id LIMIT $2"
     );
     let hits: Vec<Hit> = match c.conn() {
@@ -62,7 +68,7 @@ pub async fn claim_due(
                 .await?
         }
         Conn::Postgres(e) => {
-            let sql = format!("{select} FOR UPDATE SKIP LOCKED");
+            let sql = format!("{select} FOR NO KEY UPDATE SKIP LOCKED");
             sqlx::query_as(AssertSqlSafe(sql.as_str()))
                 .bind(now)
                 .bind(limit)
@@ -75,9 +81,70 @@ pub async fn claim_due(
         .map(|h| DueSubscription {
             org_id: h.org_id,
             id: h.id,
+            customer_id: h.customer_id,
             billed_through: h.billed_through,
         })
         .collect())
+}
+
+/// Locks on PostgreSQL, until the caller's transaction ends, every row a batch may wait for
+/// besides the document counter: the customers of the claimed subscriptions and drafts (storing
+/// an invoice locks its customer), then the credit grants of their subscriptions (drawing credit
+/// locks them), each set in one order. Schedulers running
+/// side by side then all take customers, then grants, then the counter, and cannot deadlock, as
+/// batches locking them as they reach them could. SQLite has a single writer: nothing to do.
+pub async fn lock_for_billing(
+    c: &mut impl Connection,
+    due: &[DueSubscription],
+    drafts: &[DueDraft],
+) -> StoreResult<()> {
+    let Conn::Postgres(e) = c.conn() else {
+        return Ok(());
+    };
+    let customers: Vec<(&str, &str)> = due
+        .iter()
+        .map(|d| (d.org_id.as_str(), d.customer_id.as_str()))
+        .chain(
+            drafts
+                .iter()
+                .map(|d| (d.org_id.as_str(), d.customer_id.as_str())),
+        )
+        .collect();
+    if !customers.is_empty() {
+        let (orgs, ids): (Vec<&str>, Vec<&str>) = customers.into_iter().unzip();
+        sqlx::query(
+            "SELECT 1 FROM customers c
+             JOIN UNNEST($1::text[], $2::text[]) AS k(org_id, id) ON c.org_id = k.org_id AND c.id = k.id
+             ORDER BY c.org_id, c.id FOR NO KEY UPDATE OF c",
+        )
+        .bind(orgs)
+        .bind(ids)
+        .execute(&mut *e)
+        .await?;
+    }
+    let subscriptions: Vec<(&str, &str)> = due
+        .iter()
+        .map(|d| (d.org_id.as_str(), d.id.as_str()))
+        .chain(
+            drafts
+                .iter()
+                .filter_map(|d| Some((d.org_id.as_str(), d.subscription_id.as_deref()?))),
+        )
+        .collect();
+    if !subscriptions.is_empty() {
+        let (orgs, subs): (Vec<&str>, Vec<&str>) = subscriptions.into_iter().unzip();
+        sqlx::query(
+            "SELECT 1 FROM credit_grants g
+             JOIN UNNEST($1::text[], $2::text[]) AS k(org_id, subscription_id)
+               ON g.org_id = k.org_id AND g.subscription_id = k.subscription_id
+             ORDER BY g.id FOR NO KEY UPDATE OF g",
+        )
+        .bind(orgs)
+        .bind(subs)
+        .execute(&mut *e)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Records the scheduler's progress on a subscription: the last boundary invoiced, when the next
@@ -114,6 +181,8 @@ pub async fn progress(
 pub struct DueDraft {
     pub org_id: String,
     pub invoice_id: String,
+    pub customer_id: String,
+    pub subscription_id: Option<String>,
     /// Its grace period has ended: recompute it a last time (and issue it with
     /// `auto_issue_invoices`).
     pub finalize: bool,
@@ -147,10 +216,12 @@ pub async fn claim_drafts(
     struct Hit {
         org_id: String,
         id: String,
+        customer_id: String,
+        subscription_id: Option<String>,
         finalize_at: Micros,
     }
     let select = format!(
-        "SELECT org_id, id, finalize_at FROM invoices WHERE {DRAFT_DUE}
+        "SELECT org_id, id, customer_id, subscription_id, finalize_at FROM invoices WHERE {DRAFT_DUE}
          ORDER BY finalize_at, id LIMIT $3"
     );
     let hits: Vec<Hit> = match c.conn() {
@@ -163,7 +234,7 @@ pub async fn claim_drafts(
                 .await?
         }
         Conn::Postgres(e) => {
-            let sql = format!("{select} FOR UPDATE SKIP LOCKED");
+            let sql = format!("{select} FOR NO KEY UPDATE SKIP LOCKED");
             sqlx::query_as(AssertSqlSafe(sql.as_str()))
                 .bind(now)
                 .bind(stale_before)
@@ -178,6 +249,8 @@ pub async fn claim_drafts(
             finalize: h.finalize_at <= now,
             org_id: h.org_id,
             invoice_id: h.id,
+            customer_id: h.customer_id,
+            subscription_id: h.subscription_id,
         })
         .collect())
 }

@@ -170,7 +170,7 @@ pub async fn lock_grants(
 ) -> StoreResult<()> {
     if let Conn::Postgres(e) = c.conn() {
         sqlx::query(
-            "SELECT id FROM credit_grants WHERE org_id = $1 AND subscription_id = $2 FOR UPDATE",
+            "SELECT id FROM credit_grants WHERE org_id = $1 AND subscription_id = $2 FOR NO KEY UPDATE",
         )
         .bind(org_id)
         .bind(subscription_id)
@@ -247,6 +247,9 @@ async fn ledger(
     draws_until: Option<Micros>,
 ) -> StoreResult<Vec<GrantWithDraws>> {
     let grants = grants_of_subscription(c, org_id, subscription_id).await?;
+    if grants.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut drawn: HashMap<String, Decimal> = HashMap::new();
     for d in draws_of_subscription(c, org_id, subscription_id).await? {
         if draws_until.is_some_and(|until| d.created_at > until) {

@@ -7,6 +7,7 @@ use abacus_core::customer::{
 };
 use abacus_core::ids;
 use abacus_core::time::Micros;
+use rust_decimal::Decimal;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
@@ -263,6 +264,26 @@ pub async fn get(c: &mut impl Connection, org_id: &str, id: &str) -> StoreResult
         None => Ok(None),
         Some(row) => Ok(assemble(c, org_id, vec![row]).await?.pop()),
     }
+}
+
+/// The tax rate of a customer that exists (not deleted): `None` when there is no such customer,
+/// `Some(None)` when it has no rate. What billing reads, without the aliases and contacts.
+pub async fn tax_rate(
+    c: &mut impl Connection,
+    org_id: &str,
+    id: &str,
+) -> StoreResult<Option<Option<Decimal>>> {
+    let row: Option<(Option<String>,)> = on!(c, e => sqlx::query_as(
+        "SELECT tax_rate FROM customers WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL")
+        .bind(org_id).bind(id).fetch_optional(e).await)?;
+    row.map(|(rate,)| {
+        rate.map(|s| {
+            s.parse()
+                .map_err(|_| StoreError::Corrupt(format!("tax rate '{s}'")))
+        })
+        .transpose()
+    })
+    .transpose()
 }
 
 /// One page of customers and the total number matching the filter.

@@ -166,6 +166,17 @@ pub struct NewInvoice {
     pub issue_date: Option<Micros>,
     pub billing_period: Option<(Micros, Micros)>,
     pub lines: Vec<NewLine>,
+    /// A scheduler's draft: the grace period it starts in (see `billing_runs`).
+    pub schedule: Option<DraftSchedule>,
+}
+
+/// The grace period of a draft the billing scheduler made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DraftSchedule {
+    /// When its grace period ends; `None` when it is never finalized automatically.
+    pub finalize_at: Option<Micros>,
+    /// When it was last computed.
+    pub refreshed_at: Micros,
 }
 
 #[derive(sqlx::FromRow)]
@@ -313,17 +324,6 @@ fn totals_of(lines: &[NewLine], currency: Currency) -> StoreResult<Totals> {
     .map_err(|_| StoreError::Corrupt("invoice totals out of range".into()))
 }
 
-async fn new_invoice_id(c: &mut impl Connection) -> StoreResult<String> {
-    loop {
-        let id = ids::short_id();
-        let taken: Option<i32> = on!(c, e => sqlx::query_scalar("SELECT 1 FROM invoices WHERE id = $1")
-            .bind(&id).fetch_optional(e).await)?;
-        if taken.is_none() {
-            return Ok(id);
-        }
-    }
-}
-
 async fn new_line_id(c: &mut impl Connection) -> StoreResult<String> {
     loop {
         let id = ids::short_id();
@@ -345,66 +345,74 @@ pub async fn insert(
     new: &NewInvoice,
     now: Micros,
 ) -> StoreResult<Option<Invoice>> {
-    let id = new_invoice_id(c).await?;
+    match insert_id(c, org_id, new, now).await? {
+        Some(id) => get(c, org_id, &id).await,
+        None => Ok(None),
+    }
+}
+
+/// [`insert`] without reading the invoice back: its id, or `None` when the period was invoiced.
+pub async fn insert_id(
+    c: &mut impl Connection,
+    org_id: &str,
+    new: &NewInvoice,
+    now: Micros,
+) -> StoreResult<Option<String>> {
     let t = totals_of(&new.lines, new.currency)?;
     let zero =
         invoicing::amount_remaining(Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, new.currency)
             .map_err(|_| StoreError::Corrupt("zero".into()))?;
-    let (ps, pe) = match new.billing_period {
-        Some((s, e)) => (Some(s), Some(e)),
+    let (ps, pe) = new.billing_period.unzip();
+    let (finalize_at, refreshed_at) = match new.schedule {
+        Some(s) => (s.finalize_at, Some(s.refreshed_at)),
         None => (None, None),
     };
-    let inserted = on!(c, e => sqlx::query(
-        "INSERT INTO invoices (id, org_id, customer_id, subscription_id, boundary, currency, status, description,
-                               purchase_order_number, payment_terms, invoicing_date, issue_date,
-                               billing_period_start, billing_period_end, subtotal, tax, total, credits_applied,
-                               amount_paid, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
-         ON CONFLICT (subscription_id, boundary) DO NOTHING")
-        .bind(&id).bind(org_id).bind(&new.customer_id).bind(&new.subscription_id).bind(new.boundary)
-        .bind(new.currency.code()).bind(&new.description).bind(&new.purchase_order_number)
-        .bind(&new.payment_terms).bind(new.invoicing_date).bind(new.issue_date).bind(ps).bind(pe)
-        .bind(t.subtotal.to_string()).bind(t.tax.to_string()).bind(t.total.to_string())
-        .bind(t.credits_applied.to_string()).bind(zero.to_string()).bind(now)
-        .execute(e).await.map(|r| r.rows_affected()))?;
-    if inserted == 0 {
-        return Ok(None);
+    // A new random id rarely collides; nothing inserted means the id or the billing key is taken,
+    // and only the billing key answers `None`. One statement instead of checking the id first.
+    for _ in 0..ID_ATTEMPTS {
+        let id = ids::short_id();
+        let inserted = on!(c, e => sqlx::query(
+            "INSERT INTO invoices (id, org_id, customer_id, subscription_id, boundary, currency, status, description,
+                                   purchase_order_number, payment_terms, invoicing_date, issue_date,
+                                   billing_period_start, billing_period_end, subtotal, tax, total, credits_applied,
+                                   amount_paid, created_at, updated_at, finalize_at, refreshed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20, $21)
+             ON CONFLICT DO NOTHING")
+            .bind(&id).bind(org_id).bind(&new.customer_id).bind(&new.subscription_id).bind(new.boundary)
+            .bind(new.currency.code()).bind(&new.description).bind(&new.purchase_order_number)
+            .bind(&new.payment_terms).bind(new.invoicing_date).bind(new.issue_date).bind(ps).bind(pe)
+            .bind(t.subtotal.to_string()).bind(t.tax.to_string()).bind(t.total.to_string())
+            .bind(t.credits_applied.to_string()).bind(zero.to_string()).bind(now)
+            .bind(finalize_at).bind(refreshed_at)
+            .execute(e).await.map(|r| r.rows_affected()))?;
+        if inserted == 1 {
+            insert_lines(c, org_id, &id, &new.lines, now).await?;
+            return Ok(Some(id));
+        }
+        if let (Some(sub), Some(boundary)) = (&new.subscription_id, new.boundary) {
+            let taken: Option<i32> = on!(c, e => sqlx::query_scalar(
+                "SELECT 1 FROM invoices WHERE subscription_id = $1 AND boundary = $2")
+                .bind(sub).bind(boundary).fetch_optional(e).await)?;
+            if taken.is_some() {
+                return Ok(None);
+            }
+        }
     }
-    insert_lines(c, org_id, &id, &new.lines, now).await?;
-    get(c, org_id, &id).await
+    Err(StoreError::Corrupt(format!(
+        "no free invoice id in {ID_ATTEMPTS} attempts"
+    )))
 }
+
+/// Random ids tried before giving up: with 62^8 ids, more than a couple means something else is
+/// wrong.
+const ID_ATTEMPTS: usize = 8;
 
 /// Rows per multi-row `INSERT` of lines: 20 parameters each, far below both databases' limits.
 const LINES_PER_INSERT: usize = 500;
 
-/// `n` new line ids, distinct and not taken, checked with one query per round (a round repeats
-/// only for the ids that collided).
-async fn new_line_ids(c: &mut impl Connection, n: usize) -> StoreResult<Vec<String>> {
-    let mut ids: Vec<String> = Vec::with_capacity(n);
-    while ids.len() < n {
-        let mut fresh: Vec<String> = Vec::with_capacity(n - ids.len());
-        while fresh.len() < n - ids.len() {
-            let id = ids::short_id();
-            if !ids.contains(&id) && !fresh.contains(&id) {
-                fresh.push(id);
-            }
-        }
-        let taken: Vec<String> = on!(c, e => {
-            let mut q = QueryBuilder::new("SELECT id FROM invoice_line_items WHERE id IN (");
-            let mut sep = q.separated(", ");
-            for id in &fresh {
-                sep.push_bind(id.as_str());
-            }
-            q.push(")");
-            q.build_query_scalar().fetch_all(e).await
-        })?;
-        ids.extend(fresh.into_iter().filter(|id| !taken.contains(id)));
-    }
-    Ok(ids)
-}
-
 /// Stores `lines` at positions 0, 1, 2… of an invoice: what [`insert_line`] does for each, in
-/// two statements (the id check and one multi-row `INSERT`) instead of two per line.
+/// one multi-row `INSERT` per [`LINES_PER_INSERT`] lines. A line whose random id was taken is
+/// skipped by the insert and stored again with a new id.
 async fn insert_lines(
     c: &mut impl Connection,
     org_id: &str,
@@ -412,39 +420,61 @@ async fn insert_lines(
     lines: &[NewLine],
     now: Micros,
 ) -> StoreResult<()> {
-    if lines.is_empty() {
+    let mut pending: Vec<(usize, &NewLine)> = lines.iter().enumerate().collect();
+    for _ in 0..ID_ATTEMPTS {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<String> = Vec::with_capacity(pending.len());
+        while ids.len() < pending.len() {
+            let id = ids::short_id();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let rows: Vec<(usize, &NewLine, &String)> = pending
+            .iter()
+            .zip(&ids)
+            .map(|((pos, l), id)| (*pos, *l, id))
+            .collect();
+        let mut stored: std::collections::HashSet<String> =
+            std::collections::HashSet::with_capacity(rows.len());
+        for chunk in rows.chunks(LINES_PER_INSERT) {
+            let returned: Vec<String> = on!(c, e => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO invoice_line_items (id, org_id, invoice_id, position, kind, description, product_id, item_key,
+                                                     version_id, credit_grant_id, quantity, unit_price, amount, tax_rate, tax,
+                                                     proration_days, proration_period_days, period_start, period_end,
+                                                     created_at, updated_at) ");
+                q.push_values(chunk, |mut b, (pos, l, id)| {
+                    let (ps, pe) = l.period.unzip();
+                    let (pd, ppd) = l.proration.unzip();
+                    b.push_bind(id.as_str()).push_bind(org_id).push_bind(invoice_id).push_bind(*pos as i32)
+                        .push_bind(l.kind.as_str()).push_bind(l.description.as_str())
+                        .push_bind(l.product_id.as_deref()).push_bind(l.item_key.as_deref())
+                        .push_bind(l.version_id.as_deref()).push_bind(l.credit_grant_id.as_deref())
+                        .push_bind(l.quantity.to_string()).push_bind(l.unit_price.to_string())
+                        .push_bind(l.amount.to_string()).push_bind(l.tax_rate.map(|r| r.to_string()))
+                        .push_bind(l.tax.to_string()).push_bind(pd).push_bind(ppd)
+                        .push_bind(ps).push_bind(pe).push_bind(now).push_bind(now);
+                });
+                q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                q.build_query_scalar().fetch_all(e).await
+            })?;
+            stored.extend(returned);
+        }
+        pending = rows
+            .into_iter()
+            .filter(|(_, _, id)| !stored.contains(id.as_str()))
+            .map(|(pos, l, _)| (pos, l))
+            .collect();
+    }
+    if pending.is_empty() {
         return Ok(());
     }
-    let ids = new_line_ids(c, lines.len()).await?;
-    let rows: Vec<(usize, &NewLine, &String)> = lines
-        .iter()
-        .enumerate()
-        .zip(&ids)
-        .map(|((pos, l), id)| (pos, l, id))
-        .collect();
-    for chunk in rows.chunks(LINES_PER_INSERT) {
-        on!(c, e => {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO invoice_line_items (id, org_id, invoice_id, position, kind, description, product_id, item_key,
-                                                 version_id, credit_grant_id, quantity, unit_price, amount, tax_rate, tax,
-                                                 proration_days, proration_period_days, period_start, period_end,
-                                                 created_at, updated_at) ");
-            q.push_values(chunk, |mut b, (pos, l, id)| {
-                let (ps, pe) = l.period.unzip();
-                let (pd, ppd) = l.proration.unzip();
-                b.push_bind(id.as_str()).push_bind(org_id).push_bind(invoice_id).push_bind(*pos as i32)
-                    .push_bind(l.kind.as_str()).push_bind(l.description.as_str())
-                    .push_bind(l.product_id.as_deref()).push_bind(l.item_key.as_deref())
-                    .push_bind(l.version_id.as_deref()).push_bind(l.credit_grant_id.as_deref())
-                    .push_bind(l.quantity.to_string()).push_bind(l.unit_price.to_string())
-                    .push_bind(l.amount.to_string()).push_bind(l.tax_rate.map(|r| r.to_string()))
-                    .push_bind(l.tax.to_string()).push_bind(pd).push_bind(ppd)
-                    .push_bind(ps).push_bind(pe).push_bind(now).push_bind(now);
-            });
-            q.build().execute(e).await.map(|r| r.rows_affected())
-        })?;
-    }
-    Ok(())
+    Err(StoreError::Corrupt(format!(
+        "no free invoice line ids in {ID_ATTEMPTS} attempts"
+    )))
 }
 
 async fn insert_line(
@@ -998,7 +1028,7 @@ pub async fn lock_customer(
         }
         Conn::Postgres(e) => {
             sqlx::query_scalar(
-                "SELECT 1 FROM customers WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE")
+                "SELECT 1 FROM customers WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL FOR NO KEY UPDATE")
                 .bind(org_id).bind(customer_id).fetch_optional(e).await?
         }
     };

@@ -129,6 +129,7 @@ async fn invoice(f: &Fixture) -> String {
         issue_date: None,
         billing_period: None,
         lines: vec![line],
+        schedule: None,
     };
     let mut tx = f.db.begin().await.unwrap();
     let inv = invoices::insert(&mut tx, &f.org, &new, 1)

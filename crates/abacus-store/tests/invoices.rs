@@ -118,6 +118,7 @@ fn draft(customer: &str, lines: Vec<NewLine>) -> NewInvoice {
         issue_date: None,
         billing_period: Some((0, 31 * DAY)),
         lines,
+        schedule: None,
     }
 }
 

@@ -11,6 +11,10 @@
 //! 2. claims the drafts it made whose grace period ended (recomputed a last time, then issued
 //!    with `auto_issue_invoices`) or that were not recomputed for a while (late usage is added).
 //!
+//! Both claims come first, then (on PostgreSQL) the locks the batch may wait for, in one order
+//! ([`billing_runs::lock_for_billing`]), so claim loops side by side (`Settings::workers`, and
+//! other servers) never deadlock.
+//!
 //! A crash rolls the batch back; the next round does it again; the unique key makes a second
 //! server or a retry find the period invoiced. So every period is invoiced exactly once.
 
@@ -22,20 +26,20 @@ use abacus_core::billing::{
     self, Biller, DiscountTerms, Escalation, InvoiceContext, Item, Usage, Version,
 };
 use abacus_core::calendar::{Interval, IntervalUnit};
-use abacus_core::customer::Customer;
 use abacus_core::invoicing::{self, InvoiceStatus};
 use abacus_core::pricing::{Discount, SpendingThresholdInput};
 use abacus_core::subscription::Status;
 use abacus_core::time::Micros;
 use abacus_store::billing_runs::{self, DueSubscription, NOTHING_LEFT};
-use abacus_store::invoices::{self, Invoice};
+use abacus_store::invoices::{self, DraftSchedule, Invoice};
 use abacus_store::subscriptions::{self, BillingView};
-use abacus_store::{Connection, Db, Tx, customers, products};
+use abacus_store::{Backend, Connection, Db, Tx, customers, products};
 use rust_decimal::Decimal;
 use tokio::sync::{Notify, watch};
 
 use crate::problem::{ApiError, ApiResult};
 use crate::services::invoices::{PeriodInvoice, PeriodOutcome, billing_line, create_for_period};
+use crate::services::metering::KnownMetrics;
 use crate::services::{credits, metering};
 
 /// How the scheduler runs.
@@ -51,6 +55,8 @@ pub struct Settings {
     /// Boundaries invoiced per subscription per round (a long backdated catch-up continues in the
     /// next transaction).
     pub max_boundaries: usize,
+    /// Claim loops running side by side on PostgreSQL (SQLite runs one: it has one writer).
+    pub workers: usize,
 }
 
 impl Default for Settings {
@@ -60,6 +66,7 @@ impl Default for Settings {
             refresh_every: 60_000_000,
             batch: 100,
             max_boundaries: 48,
+            workers: 4,
         }
     }
 }
@@ -67,11 +74,11 @@ impl Default for Settings {
 /// How long a subscription that billing cannot read waits before the next attempt.
 const RETRY_AFTER: Micros = 300_000_000;
 
-/// A subscription as billing reads it, with its customer.
+/// A subscription as billing reads it, with its customer's tax rate.
 pub struct Prepared {
     pub view: BillingView,
     pub subscription: billing::Subscription,
-    pub customer: Customer,
+    pub tax_rate: Decimal,
 }
 
 /// The subscription's priced history as the billing function takes it. `names` are the product
@@ -217,9 +224,10 @@ pub async fn prepare(
     if view.subscription.status == Status::Draft {
         return Ok(Some(Err(Unbillable::Draft)));
     }
-    let customer = customers::get(c, org_id, &view.subscription.customer_id)
+    let tax_rate = customers::tax_rate(c, org_id, &view.subscription.customer_id)
         .await?
-        .ok_or_else(ApiError::internal)?;
+        .ok_or_else(ApiError::internal)?
+        .unwrap_or(Decimal::ZERO);
     let ids: Vec<String> = view
         .spans
         .iter()
@@ -235,7 +243,7 @@ pub async fn prepare(
             .map(|subscription| Prepared {
                 view,
                 subscription,
-                customer,
+                tax_rate,
             })
             .map_err(Unbillable::Broken),
     ))
@@ -249,15 +257,17 @@ async fn compute(
     biller: &Biller<'_>,
     boundary: Micros,
     now: Micros,
+    known: &mut KnownMetrics,
 ) -> ApiResult<billing::Invoice> {
     let requests = biller.usage_requests(boundary).map_err(billing_error)?;
+    let customer_id = &p.view.subscription.customer_id;
     let mut usage = Usage::new();
     for r in &requests {
-        let value = metering::aggregate(tx, org_id, &p.customer.id, r).await?;
+        let value = metering::aggregate(tx, org_id, customer_id, r, known).await?;
         usage.insert(r.clone(), value);
     }
     let cx = InvoiceContext {
-        tax_rate: p.customer.tax.tax_rate.unwrap_or(Decimal::ZERO),
+        tax_rate: p.tax_rate,
         credits: abacus_store::credits::usable_grants(tx, org_id, &p.view.subscription.id, now)
             .await?,
         credits_as_of: None,
@@ -299,24 +309,36 @@ impl Report {
     }
 }
 
+impl std::ops::AddAssign for Report {
+    fn add_assign(&mut self, o: Report) {
+        self.created += o.created;
+        self.refreshed += o.refreshed;
+        self.finalized += o.finalized;
+        self.failed += o.failed;
+    }
+}
+
+/// What one batch transaction of a round works with.
+struct Batch<'a> {
+    now: Micros,
+    settings: &'a Settings,
+    report: Report,
+    metrics: KnownMetrics,
+}
+
 /// Invoices every boundary of a claimed subscription due at `now`, in order, and records where it
 /// got to. Failures of the subscription itself (not of the database) are recorded on it and
 /// retried later; database errors abort the caller's transaction.
-async fn bill_subscription(
-    tx: &mut Tx,
-    due: &DueSubscription,
-    now: Micros,
-    s: &Settings,
-    report: &mut Report,
-) -> ApiResult<()> {
+async fn bill_subscription(tx: &mut Tx, due: &DueSubscription, b: &mut Batch<'_>) -> ApiResult<()> {
     let org_id = due.org_id.as_str();
+    let now = b.now;
     let outcome: Progress = match prepare(tx, org_id, &due.id).await? {
         None | Some(Err(Unbillable::Draft)) => (due.billed_through, NOTHING_LEFT, None),
         Some(Err(Unbillable::Broken(why))) => (due.billed_through, now + RETRY_AFTER, Some(why)),
-        Some(Ok(p)) => bill_boundaries(tx, org_id, &p, due.billed_through, now, s, report).await?,
+        Some(Ok(p)) => bill_boundaries(tx, org_id, &p, due.billed_through, b).await?,
     };
     if outcome.2.is_some() {
-        report.failed += 1;
+        b.report.failed += 1;
         tracing::warn!(org_id, subscription_id = %due.id, error = ?outcome.2, "billing failed");
     }
     billing_runs::record_progress(
@@ -338,10 +360,9 @@ async fn bill_boundaries(
     org_id: &str,
     p: &Prepared,
     billed_through: Option<Micros>,
-    now: Micros,
-    s: &Settings,
-    report: &mut Report,
+    b: &mut Batch<'_>,
 ) -> ApiResult<Progress> {
+    let now = b.now;
     let biller = match Biller::new(&p.subscription) {
         Ok(b) => b,
         Err(e) => return Ok((billed_through, now + RETRY_AFTER, Some(e.to_string()))),
@@ -357,11 +378,11 @@ async fn bill_boundaries(
     } else {
         Vec::new()
     };
-    for &b in boundaries.iter().take(s.max_boundaries) {
-        match close_period(tx, org_id, p, &biller, b, now, s).await {
+    for &boundary in boundaries.iter().take(b.settings.max_boundaries) {
+        match close_period(tx, org_id, p, &biller, boundary, b).await {
             Ok(created) => {
-                report.created += usize::from(created);
-                last = Some(b);
+                b.report.created += usize::from(created);
+                last = Some(boundary);
             }
             Err(e) if e.status.is_server_error() => return Err(e),
             Err(e) => return Ok((last, now + RETRY_AFTER, Some(e.detail))),
@@ -383,15 +404,15 @@ async fn close_period(
     p: &Prepared,
     biller: &Biller<'_>,
     boundary: Micros,
-    now: Micros,
-    s: &Settings,
+    b: &mut Batch<'_>,
 ) -> ApiResult<bool> {
-    let inv = compute(tx, org_id, p, biller, boundary, now).await?;
+    let now = b.now;
+    let inv = compute(tx, org_id, p, biller, boundary, now, &mut b.metrics).await?;
     if inv.is_empty() {
         return Ok(false);
     }
     let sub = &p.view.subscription;
-    let grace_ends = boundary.saturating_add(s.grace);
+    let grace_ends = boundary.saturating_add(b.settings.grace);
     let final_now = grace_ends <= now;
     let outcome = create_for_period(
         tx,
@@ -403,27 +424,29 @@ async fn close_period(
             description: description(p, &inv),
             payment_terms: sub.terms.billing.payment_terms.clone(),
             auto_issue: final_now && sub.terms.billing.auto_issue_invoices,
+            schedule: DraftSchedule {
+                finalize_at: (!final_now).then_some(grace_ends),
+                refreshed_at: now,
+            },
         },
         now,
     )
     .await?;
     match outcome {
-        PeriodOutcome::Created(stored) => {
+        PeriodOutcome::Created(id) => {
             credits::draw(
                 tx,
                 org_id,
                 &sub.customer_id,
                 &sub.id,
-                &stored.id,
+                &id,
                 &inv.credit_draws,
                 now,
             )
             .await?;
-            let finalize_at = (!final_now).then_some(grace_ends);
-            billing_runs::set_draft_schedule(tx, org_id, &stored.id, finalize_at, now).await?;
             Ok(true)
         }
-        PeriodOutcome::AlreadyInvoiced(_) => Ok(false),
+        PeriodOutcome::AlreadyInvoiced => Ok(false),
     }
 }
 
@@ -452,7 +475,8 @@ pub async fn recompute_draft(
     };
     // The draft's own draws are given back first, so the recomputation can draw them again.
     credits::release(tx, org_id, &inv.id).await?;
-    let fresh = match compute(tx, org_id, &p, &biller, boundary, now).await {
+    let known = &mut KnownMetrics::default();
+    let fresh = match compute(tx, org_id, &p, &biller, boundary, now, known).await {
         Ok(f) => f,
         Err(e) if e.status.is_server_error() => return Err(e),
         Err(e) => {
@@ -528,8 +552,24 @@ async fn refresh_draft(
 }
 
 /// One round of the scheduler at `now`: every subscription with a boundary due, then every draft
-/// due for a refresh or the end of its grace period, in batches of `s.batch` per transaction.
+/// due for a refresh or the end of its grace period, in batches of `s.batch` per transaction, by
+/// `s.workers` claim loops side by side on PostgreSQL (one on SQLite, which has one writer).
 pub async fn run_once(db: &Db, now: Micros, s: &Settings) -> ApiResult<Report> {
+    let workers = match db.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => s.workers.max(1),
+    };
+    let loops = (0..workers).map(|_| claim_loop(db, now, s));
+    let mut report = Report::default();
+    for r in futures::future::join_all(loops).await {
+        report += r?;
+    }
+    Ok(report)
+}
+
+/// Claims and bills batches until nothing is due. Loops running side by side take disjoint
+/// batches (`FOR UPDATE SKIP LOCKED`).
+async fn claim_loop(db: &Db, now: Micros, s: &Settings) -> ApiResult<Report> {
     let mut report = Report::default();
     let stale_before = now.saturating_sub(s.refresh_every);
     loop {
@@ -542,17 +582,25 @@ pub async fn run_once(db: &Db, now: Micros, s: &Settings) -> ApiResult<Report> {
             return Ok(report);
         }
         let mut tx = db.begin().await?;
+        let mut batch = Batch {
+            now,
+            settings: s,
+            report: Report::default(),
+            metrics: KnownMetrics::default(),
+        };
         let claimed = billing_runs::claim_due(&mut tx, now, s.batch).await?;
-        for d in &claimed {
-            bill_subscription(&mut tx, d, now, s, &mut report).await?;
-        }
         let drafts = billing_runs::claim_drafts(&mut tx, now, stale_before, s.batch).await?;
+        billing_runs::lock_for_billing(&mut tx, &claimed, &drafts).await?;
+        for d in &claimed {
+            bill_subscription(&mut tx, d, &mut batch).await?;
+        }
         for d in &drafts {
-            refresh_draft(&mut tx, d, now, &mut report).await?;
+            refresh_draft(&mut tx, d, now, &mut batch.report).await?;
         }
         tx.commit().await?;
-        let batch = usize::try_from(s.batch).unwrap_or(usize::MAX);
-        if claimed.len() < batch && drafts.len() < batch {
+        report += batch.report;
+        let full = usize::try_from(s.batch).unwrap_or(usize::MAX);
+        if claimed.len() < full && drafts.len() < full {
             return Ok(report);
         }
     }
@@ -632,7 +680,16 @@ pub async fn upcoming(
                 "Subscription '{id}' has no upcoming invoice: its service has ended"
             ))
         })?;
-    let inv = compute(tx, org_id, &p, &biller, boundary, now).await?;
+    let inv = compute(
+        tx,
+        org_id,
+        &p,
+        &biller,
+        boundary,
+        now,
+        &mut KnownMetrics::default(),
+    )
+    .await?;
     Ok((p, inv))
 }
 

@@ -19,7 +19,7 @@ use abacus_core::validation::{Naming, Validation};
 use abacus_core::webhooks::{
     Event, InvoicePayload, LineItemPayload, PaymentAllocationPayload, PaymentPayload,
 };
-use abacus_store::invoices::{self, Invoice, LineItem, NewInvoice, NewLine};
+use abacus_store::invoices::{self, DraftSchedule, Invoice, LineItem, NewInvoice, NewLine};
 use abacus_store::payments::{self, CreditRefs, Method, NewPayment, Payment};
 use abacus_store::{Connection, Db, StoreResult, Tx, customers, orgs, products, webhooks};
 use rust_decimal::Decimal;
@@ -328,6 +328,7 @@ pub async fn create(
         purchase_order_number: po,
         payment_terms: terms,
         invoicing_date: Some(issue_date.unwrap_or(now)),
+        schedule: None,
         issue_date,
         billing_period: period,
         lines,
@@ -885,16 +886,18 @@ pub struct PeriodInvoice<'a> {
     pub payment_terms: String,
     /// The subscription's `auto_issue_invoices`: issue at once (number, PDF, `invoice.issued`).
     pub auto_issue: bool,
+    /// The grace period the invoice starts in.
+    pub schedule: DraftSchedule,
 }
 
 /// What [`create_for_period`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeriodOutcome {
-    /// The period's invoice, stored now (a draft, or issued with `auto_issue`).
-    Created(Invoice),
+    /// The period's invoice, stored now (a draft, or issued with `auto_issue`): its id.
+    Created(String),
     /// The period had an invoice already (a retry, a crash replay, a second server): nothing was
-    /// written; this is the one stored before.
-    AlreadyInvoiced(Invoice),
+    /// written.
+    AlreadyInvoiced,
 }
 
 /// Stores the invoice of a subscription's period from the billing function's result, under the
@@ -934,19 +937,16 @@ pub async fn create_for_period(
             .iter()
             .map(|l| billing_line(l, b.tax_rate))
             .collect(),
+        schedule: Some(p.schedule),
     };
-    match invoices::insert(tx, org_id, &new, now).await? {
-        Some(inv) if p.auto_issue => Ok(PeriodOutcome::Created(
-            issue_locked(tx, org_id, inv, now).await?,
-        )),
-        Some(inv) => Ok(PeriodOutcome::Created(inv)),
-        None => {
-            let existing = invoices::find_for_period(tx, org_id, p.subscription_id, b.boundary)
-                .await?
-                .ok_or_else(ApiError::internal)?;
-            Ok(PeriodOutcome::AlreadyInvoiced(existing))
-        }
+    let Some(id) = invoices::insert_id(tx, org_id, &new, now).await? else {
+        return Ok(PeriodOutcome::AlreadyInvoiced);
+    };
+    if p.auto_issue {
+        let inv = get(tx, org_id, &id).await?;
+        issue_locked(tx, org_id, inv, now).await?;
     }
+    Ok(PeriodOutcome::Created(id))
 }
 
 pub fn billing_line(l: &billing::InvoiceLine, tax_rate: Decimal) -> NewLine {

@@ -205,11 +205,10 @@ pub async fn aggregate(
     org_id: &str,
     customer_id: &str,
     request: &abacus_core::billing::UsageRequest,
+    known: &mut KnownMetrics,
 ) -> ApiResult<abacus_core::billing::UsageValue> {
     use abacus_core::billing::UsageValue;
-    let metric = metrics::get(tx, org_id, &request.metric_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(WHAT, &request.metric_id))?;
+    let metric = known.get(tx, org_id, &request.metric_id).await?;
     let (from, to) = (request.from, request.to);
     let overflow = |e: abacus_core::metering::bucket::Overflow| {
         ApiError::invalid_field("metric_id", format!("{}: {e}", metric.id))
@@ -235,6 +234,26 @@ pub async fn aggregate(
     let value =
         usage::compute(&metric, &whole, &plan, &buckets, &distinct, &raw).map_err(overflow)?[0];
     Ok(UsageValue::Total(value))
+}
+
+/// Metrics read once per transaction: billing asks for the same few metrics for every
+/// subscription it closes. What a metric counts (event name, aggregation, filters) never changes
+/// once it is created, so a metric read earlier in the transaction answers the same.
+#[derive(Default)]
+pub struct KnownMetrics(std::collections::HashMap<(String, String), Metric>);
+
+impl KnownMetrics {
+    async fn get(&mut self, tx: &mut Tx, org_id: &str, id: &str) -> ApiResult<Metric> {
+        let key = (org_id.to_string(), id.to_string());
+        if let Some(m) = self.0.get(&key) {
+            return Ok(m.clone());
+        }
+        let m = metrics::get(tx, org_id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(WHAT, id))?;
+        self.0.insert(key, m.clone());
+        Ok(m)
+    }
 }
 
 type Fetched = (

@@ -4,6 +4,7 @@
 use abacus_core::billing::{self, Biller, InvoiceContext, InvoiceLineKind, fixtures};
 use abacus_core::time::now_micros;
 use abacus_server::services::invoices::{PeriodInvoice, PeriodOutcome, create_for_period};
+use abacus_store::invoices::DraftSchedule;
 use abacus_store::{Backend, on_both_backends};
 use futures::future::join_all;
 use reqwest::Method;
@@ -137,6 +138,10 @@ async fn a_period_is_invoiced_once_through_the_service(backend: Backend) {
         description: "Pro plan".into(),
         payment_terms: "net_15".into(),
         auto_issue,
+        schedule: DraftSchedule {
+            finalize_at: (!auto_issue).then_some(7_000_000),
+            refreshed_at: 5_000_000,
+        },
     };
     let mut tx = app.state.db.begin().await.unwrap();
     let first = create_for_period(&mut tx, &org, period(true), now_micros())
@@ -153,12 +158,12 @@ async fn a_period_is_invoiced_once_through_the_service(backend: Backend) {
     tx.commit().await.unwrap();
     assert_eq!(
         again,
-        PeriodOutcome::AlreadyInvoiced(first.clone()),
+        PeriodOutcome::AlreadyInvoiced,
         "the same period is not invoiced twice"
     );
 
     // What the API shows: the billing function's lines, kinds and credits, issued at once.
-    let r = app.get_v2(&format!("/invoices/{}", first.id)).await;
+    let r = app.get_v2(&format!("/invoices/{first}")).await;
     let inv = &r.body;
     assert_eq!(inv["subscription_id"], "sub_test1");
     assert_eq!(inv["status"], "paid", "credits cover it all: {}", r.text);
@@ -217,8 +222,18 @@ async fn a_period_is_invoiced_once_through_the_service(backend: Backend) {
     let PeriodOutcome::Created(other) = other else {
         panic!("another subscription's period is its own: {other:?}");
     };
-    assert_eq!(other.status, abacus_core::invoicing::InvoiceStatus::Draft);
-    assert_eq!(other.number, None);
+    let mut c = app.state.db.read().await.unwrap();
+    let stored = abacus_store::invoices::get(&mut c, &org, &other)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, abacus_core::invoicing::InvoiceStatus::Draft);
+    assert_eq!(stored.number, None);
+    assert_eq!(stored.lines.len(), invoice.lines.len());
+    // The draft starts its grace period as it is stored: the scheduler finds it due at its end.
+    use abacus_store::billing_runs::any_drafts_due;
+    assert!(!any_drafts_due(&mut c, 6_999_999, 0).await.unwrap());
+    assert!(any_drafts_due(&mut c, 7_000_000, 0).await.unwrap());
 }
 
 async fn racing_period_invoices_store_one(backend: Backend) {
@@ -247,6 +262,10 @@ async fn racing_period_invoices_store_one(backend: Backend) {
                     description: String::new(),
                     payment_terms: "net_30".into(),
                     auto_issue: true,
+                    schedule: DraftSchedule {
+                        finalize_at: None,
+                        refreshed_at: 1,
+                    },
                 },
                 now_micros(),
             )

@@ -10,6 +10,7 @@ use crate::harness::{Resp, TestApp, V2};
 /// What the subscription tests subscribe to: a customer (USD), a metric, products, a bundle of
 /// two add-ons, and plans in USD and EUR.
 #[allow(dead_code)]
+#[derive(Clone)]
 pub struct Catalog {
     pub customer: String,
     pub calls: String,
