@@ -99,11 +99,16 @@ pub async fn billing(
     subscriptions: usize,
     events_per_subscription: u64,
     profile_sql: bool,
+    workers: usize,
 ) -> anyhow::Result<()> {
     let per = events_per_subscription;
     let (start, run_at) = months(now_micros())?;
     println!(
-        "== billing run: {backend:?}, {subscriptions} subscriptions (fixed {FEE}/month in advance; calls at {PER_CALL} and graduated tokens in arrears), {per} events each, contract start {}, run at {}",
+        "== billing run: {backend:?} ({} claim loops), {subscriptions} subscriptions (fixed {FEE}/month in advance; calls at {PER_CALL} and graduated tokens in arrears), {per} events each, contract start {}, run at {}",
+        match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => workers.max(1),
+        },
         format_micros(start),
         format_micros(run_at)
     );
@@ -156,6 +161,7 @@ pub async fn billing(
     let settings = Settings {
         grace: 0,
         batch: 100,
+        workers,
         ..Settings::default()
     };
     let profile = profile_sql.then(SqlProfile::install);

@@ -89,6 +89,9 @@ enum Command {
         /// Also print the time spent in each SQL statement during the run (adds overhead).
         #[arg(long)]
         profile_sql: bool,
+        /// Claim loops side by side on PostgreSQL (`ABACUS_BILLING_WORKERS`; SQLite runs one).
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
     },
 }
 
@@ -128,12 +131,14 @@ fn main() -> anyhow::Result<()> {
                 subscriptions,
                 events_per_subscription,
                 profile_sql,
+                workers,
             } => {
                 billing::billing(
                     backend.into(),
                     subscriptions,
                     events_per_subscription,
                     profile_sql,
+                    workers,
                 )
                 .await
             }
