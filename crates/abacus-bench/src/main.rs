@@ -11,6 +11,11 @@
 //!
 //! `billing` needs no server binary: it runs the billing scheduler in process.
 
+// The server's allocator, so the in-process measurements (the ingest ceilings, the billing run)
+// allocate as `abacus serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod billing;
 mod load;
 mod server;
