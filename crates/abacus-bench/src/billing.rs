@@ -100,14 +100,20 @@ pub async fn billing(
     events_per_subscription: u64,
     profile_sql: bool,
     workers: usize,
+    auto_issue: bool,
 ) -> anyhow::Result<()> {
     let per = events_per_subscription;
     let (start, run_at) = months(now_micros())?;
     println!(
-        "== billing run: {backend:?} ({} claim loops), {subscriptions} subscriptions (fixed {FEE}/month in advance; calls at {PER_CALL} and graduated tokens in arrears), {per} events each, contract start {}, run at {}",
+        "== billing run: {backend:?} ({} claim loops), {subscriptions} subscriptions{} (fixed {FEE}/month in advance; calls at {PER_CALL} and graduated tokens in arrears), {per} events each, contract start {}, run at {}",
         match backend {
             Backend::Sqlite => 1,
             Backend::Postgres => workers.max(1),
+        },
+        if auto_issue {
+            " issuing their invoices (number, PDF, invoice.issued)"
+        } else {
+            ""
         },
         format_micros(start),
         format_micros(run_at)
@@ -116,7 +122,7 @@ pub async fn billing(
         .await
         .context("PostgreSQL needs ABACUS_TEST_POSTGRES_URL")?;
     let setup = Instant::now();
-    let subs = create_subscriptions(&testdb, subscriptions, start).await?;
+    let subs = create_subscriptions(&testdb, subscriptions, start, auto_issue).await?;
     println!(
         "  set-up: catalog, {} customers and subscriptions over HTTP in {:.1} s",
         subs.len(),
@@ -198,7 +204,7 @@ pub async fn billing(
 
     // Every subscription has exactly its two invoices, each with the expected total; a second
     // round at the same instant creates nothing.
-    check(&db, &subs, per, start, run_at).await?;
+    check(&db, &subs, per, start, run_at, auto_issue).await?;
     let again = billing::run_once(&db, run_at, &settings)
         .await
         .map_err(|e| anyhow::anyhow!("run_once: {} {}", e.status, e.detail))?;
@@ -207,9 +213,14 @@ pub async fn billing(
         "a second round did something: {again:?}"
     );
     println!(
-        "  checked: 2 invoices per subscription (boundaries {} and {}), every total as expected; a second run_once created nothing",
+        "  checked: 2 invoices per subscription (boundaries {} and {}), every total as expected{}; a second run_once created nothing",
         format_micros(start),
-        format_micros(run_at)
+        format_micros(run_at),
+        if auto_issue {
+            ", all issued, numbered 1..n without a gap"
+        } else {
+            ", all drafts"
+        }
     );
     ensure!(
         report.created == 2 * subscriptions && report.failed == 0,
@@ -228,6 +239,7 @@ async fn create_subscriptions(
     testdb: &TestDb,
     n: usize,
     start: Micros,
+    auto_issue: bool,
 ) -> anyhow::Result<Vec<String>> {
     let config = ServeConfig {
         bootstrap_api_key: Some(KEY.into()),
@@ -281,6 +293,7 @@ async fn create_subscriptions(
                     format!("{base}/subscriptions"),
                     json!({"customer_id": customer, "name": format!("Plan {i}"),
                            "contract": {"start_date": start_date},
+                           "billing": {"auto_issue_invoices": auto_issue},
                            "items": items, "auto_activate": true})
                     .to_string(),
                 )
@@ -331,14 +344,32 @@ async fn check(
     per: u64,
     start: Micros,
     run_at: Micros,
+    issued: bool,
 ) -> anyhow::Result<()> {
     let mut c = db.read().await?;
-    let sql = "SELECT subscription_id, boundary, CAST(total AS TEXT) FROM invoices";
-    let rows: Vec<(Option<String>, Option<Micros>, String)> = match c.conn() {
+    let sql = "SELECT subscription_id, boundary, CAST(total AS TEXT), status, number FROM invoices";
+    type Row = (Option<String>, Option<Micros>, String, String, Option<i64>);
+    let full: Vec<Row> = match c.conn() {
         Conn::Sqlite(e) => sqlx::query_as(sql).fetch_all(e).await?,
         Conn::Postgres(e) => sqlx::query_as(sql).fetch_all(e).await?,
     };
     drop(c);
+    // Issued invoices are numbered 1, 2, 3... with no gap; drafts have no number yet.
+    let mut numbers: Vec<i64> = full.iter().filter_map(|r| r.4).collect();
+    numbers.sort_unstable();
+    let want_status = if issued { "issued" } else { "draft" };
+    ensure!(
+        full.iter().all(|r| r.3 == want_status),
+        "every invoice should be {want_status}"
+    );
+    let expected_numbers: Vec<i64> = if issued {
+        (1..=full.len() as i64).collect()
+    } else {
+        Vec::new()
+    };
+    ensure!(numbers == expected_numbers, "invoice numbers are not 1..n");
+    let rows: Vec<(Option<String>, Option<Micros>, String)> =
+        full.into_iter().map(|r| (r.0, r.1, r.2)).collect();
     let mut found: HashMap<&str, Vec<(Micros, Decimal)>> = HashMap::new();
     for (sub, boundary, total) in &rows {
         let (Some(sub), Some(boundary)) = (sub, boundary) else {

@@ -97,6 +97,10 @@ enum Command {
         /// Claim loops side by side on PostgreSQL (`ABACUS_BILLING_WORKERS`; SQLite runs one).
         #[arg(long, default_value_t = 4)]
         workers: usize,
+        /// Subscriptions with `auto_issue_invoices`: every invoice is issued in the run (number,
+        /// PDF, webhook event) instead of left a draft.
+        #[arg(long)]
+        auto_issue: bool,
     },
 }
 
@@ -137,6 +141,7 @@ fn main() -> anyhow::Result<()> {
                 events_per_subscription,
                 profile_sql,
                 workers,
+                auto_issue,
             } => {
                 billing::billing(
                     backend.into(),
@@ -144,6 +149,7 @@ fn main() -> anyhow::Result<()> {
                     events_per_subscription,
                     profile_sql,
                     workers,
+                    auto_issue,
                 )
                 .await
             }
