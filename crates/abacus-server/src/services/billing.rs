@@ -324,6 +324,8 @@ struct Batch<'a> {
     settings: &'a Settings,
     report: Report,
     metrics: KnownMetrics,
+    /// Invoices to issue (`auto_issue_invoices`) at the end of the batch, `(org_id, id)`.
+    to_issue: Vec<(String, String)>,
 }
 
 /// Invoices every boundary of a claimed subscription due at `now`, in order, and records where it
@@ -423,7 +425,8 @@ async fn close_period(
             invoice: &inv,
             description: description(p, &inv),
             payment_terms: sub.terms.billing.payment_terms.clone(),
-            auto_issue: final_now && sub.terms.billing.auto_issue_invoices,
+            // Issued at the end of the batch (see `claim_loop`).
+            auto_issue: false,
             schedule: DraftSchedule {
                 finalize_at: (!final_now).then_some(grace_ends),
                 refreshed_at: now,
@@ -444,6 +447,9 @@ async fn close_period(
                 now,
             )
             .await?;
+            if final_now && sub.terms.billing.auto_issue_invoices {
+                b.to_issue.push((org_id.to_string(), id));
+            }
             Ok(true)
         }
         PeriodOutcome::AlreadyInvoiced => Ok(false),
@@ -518,14 +524,14 @@ pub async fn recompute_draft(
         .ok_or_else(ApiError::internal)
 }
 
-/// Recomputes a claimed draft; at the end of its grace period, a last time, then issues it with
-/// `auto_issue_invoices`.
+/// Recomputes a claimed draft; at the end of its grace period, a last time, and with
+/// `auto_issue_invoices` it is issued at the end of the batch.
 async fn refresh_draft(
     tx: &mut Tx,
     due: &billing_runs::DueDraft,
-    now: Micros,
-    report: &mut Report,
+    b: &mut Batch<'_>,
 ) -> ApiResult<()> {
+    let now = b.now;
     let org_id = due.org_id.as_str();
     let Some(inv) = invoices::lock(tx, org_id, &due.invoice_id).await? else {
         return Ok(());
@@ -534,7 +540,7 @@ async fn refresh_draft(
     let inv = recompute_draft(tx, org_id, inv, now).await?;
     if !due.finalize {
         billing_runs::mark_refreshed(tx, org_id, &inv.id, now).await?;
-        report.refreshed += 1;
+        b.report.refreshed += 1;
         return Ok(());
     }
     billing_runs::set_draft_schedule(tx, org_id, &inv.id, None, now).await?;
@@ -545,9 +551,9 @@ async fn refresh_draft(
         None => false,
     };
     if auto_issue {
-        crate::services::invoices::issue_locked(tx, org_id, inv, now).await?;
+        b.to_issue.push((org_id.to_string(), inv.id.clone()));
     }
-    report.finalized += 1;
+    b.report.finalized += 1;
     Ok(())
 }
 
@@ -587,6 +593,7 @@ async fn claim_loop(db: &Db, now: Micros, s: &Settings) -> ApiResult<Report> {
             settings: s,
             report: Report::default(),
             metrics: KnownMetrics::default(),
+            to_issue: Vec::new(),
         };
         let claimed = billing_runs::claim_due(&mut tx, now, s.batch).await?;
         let drafts = billing_runs::claim_drafts(&mut tx, now, stale_before, s.batch).await?;
@@ -595,7 +602,13 @@ async fn claim_loop(db: &Db, now: Micros, s: &Settings) -> ApiResult<Report> {
             bill_subscription(&mut tx, d, &mut batch).await?;
         }
         for d in &drafts {
-            refresh_draft(&mut tx, d, now, &mut batch.report).await?;
+            refresh_draft(&mut tx, d, &mut batch).await?;
+        }
+        // Issuing takes the organization's number counter, held until the commit: last, so
+        // claim loops side by side wait on each other only for this part of their batches.
+        for (org_id, id) in &batch.to_issue {
+            let inv = crate::services::invoices::get(&mut tx, org_id, id).await?;
+            crate::services::invoices::issue_locked(&mut tx, org_id, inv, now).await?;
         }
         tx.commit().await?;
         report += batch.report;

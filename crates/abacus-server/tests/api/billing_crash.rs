@@ -15,8 +15,9 @@ on_both_backends!(killed_mid_billing_run_bills_each_period_once);
 const KEY: &str = "ak_billcrash.0123456789abcdefABCDEF";
 const SUBSCRIPTIONS: usize = 40;
 
-/// `abacus serve` with the billing scheduler polling every `poll_ms`, 4 subscriptions per
-/// transaction, and no grace period.
+/// `abacus serve` with the billing scheduler polling every `poll_ms`, one subscription (its 35
+/// or so periods) per transaction, so the run spans dozens of commits to kill it in the middle
+/// of, and no grace period.
 async fn serve(url: &str, poll_ms: u64) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_abacus"))
         .arg("serve")
@@ -24,7 +25,7 @@ async fn serve(url: &str, poll_ms: u64) -> (Child, String) {
         .env("ABACUS_LISTEN", "127.0.0.1:0")
         .env("ABACUS_BOOTSTRAP_API_KEY", KEY)
         .env("ABACUS_BILLING_POLL_MS", poll_ms.to_string())
-        .env("ABACUS_BILLING_BATCH", "4")
+        .env("ABACUS_BILLING_BATCH", "1")
         .env("ABACUS_BILLING_GRACE_SECS", "0")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
