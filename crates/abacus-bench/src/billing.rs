@@ -10,18 +10,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use abacus_core::metering::event::ValidEvent;
-use abacus_core::metering::properties::{PropValue, Properties};
 use abacus_core::time::{Micros, format_micros, now_micros};
 use abacus_server::services::billing::{self, Settings};
 use abacus_server::{App, ServeConfig};
 use abacus_store::testing::TestDb;
-use abacus_store::{Backend, Conn, Connection, Db, DbOptions, ingest, orgs};
+use abacus_store::{Backend, Conn, Connection, Db, DbOptions, orgs};
 use anyhow::{Context, ensure};
 use futures::StreamExt;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::load::{client, post};
+use crate::load::{api_call, client, post, store};
 use crate::server::KEY;
 
 /// The fixed fee, billed in advance every month.
@@ -141,21 +140,10 @@ pub async fn billing(
             .map(|k| {
                 let (i, j) = ((k / per) as usize, k % per);
                 let (ts, tokens) = event(i, j, per, start, run_at);
-                let mut properties = Properties::new();
-                properties.insert("tokens".into(), PropValue::Num(tokens.to_string()));
-                ValidEvent {
-                    unique_id: format!("b-{i}-{j}"),
-                    account: format!("cust-{i}"),
-                    event_name: "api_call".into(),
-                    ts,
-                    properties,
-                }
+                api_call(format!("b-{i}-{j}"), format!("cust-{i}"), ts, tokens)
             })
             .collect();
-        let refs: Vec<&ValidEvent> = batch.iter().collect();
-        let mut tx = db.begin().await?;
-        ingest::ingest(&mut tx, &org, &refs, received).await?;
-        tx.commit().await?;
+        store(&db, &org, &batch, received).await?;
         n += chunk;
     }
     analyze_filled_tables(&db).await?;

@@ -84,6 +84,34 @@ fn event(n: u64, customers: usize, now: Micros, spread: Micros) -> (usize, Micro
     )
 }
 
+/// An `api_call` event with a `tokens` count, as every benchmark sends them.
+pub fn api_call(unique_id: String, account: String, ts: Micros, tokens: u64) -> ValidEvent {
+    let mut properties = Properties::new();
+    properties.insert("tokens".into(), PropValue::Num(tokens.to_string()));
+    ValidEvent {
+        unique_id,
+        account,
+        event_name: "api_call".into(),
+        ts,
+        properties,
+    }
+}
+
+/// Stores `events` through the store's ingest path in one transaction, as the server's writer
+/// does, without HTTP.
+pub async fn store(
+    db: &Db,
+    org: &str,
+    events: &[ValidEvent],
+    received: Micros,
+) -> anyhow::Result<()> {
+    let refs: Vec<&ValidEvent> = events.iter().collect();
+    let mut tx = db.begin().await?;
+    ingest::ingest(&mut tx, org, &refs, received).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 fn batch_body(run: &str, b: u64, customers: usize, now: Micros, spread: Micros) -> String {
     let mut s = String::with_capacity(16_000);
     s.push_str("{\"events\":[");
@@ -235,26 +263,17 @@ async fn direct(
     let run = "direct";
     let valid = |n: u64| {
         let (c, ts, tokens) = event(n, customers, now, spread);
-        let mut properties = Properties::new();
-        properties.insert("tokens".into(), PropValue::Num(tokens.to_string()));
-        properties.insert("region".into(), PropValue::Str("eu-west-1".into()));
-        ValidEvent {
-            unique_id: format!("{run}-{n}"),
-            account: format!("cust-{c}"),
-            event_name: "api_call".into(),
-            ts,
-            properties,
-        }
+        let mut e = api_call(format!("{run}-{n}"), format!("cust-{c}"), ts, tokens);
+        e.properties
+            .insert("region".into(), PropValue::Str("eu-west-1".into()));
+        e
     };
     let chunk = 10_000u64;
     let started = Instant::now();
     let mut n = 0;
     while n < total {
         let batch: Vec<ValidEvent> = (n..(n + chunk).min(total)).map(valid).collect();
-        let refs: Vec<&ValidEvent> = batch.iter().collect();
-        let mut tx = db.begin().await?;
-        ingest::ingest(&mut tx, &org, &refs, now).await?;
-        tx.commit().await?;
+        store(&db, &org, &batch, now).await?;
         n += chunk;
     }
     let e = started.elapsed().as_secs_f64();
@@ -319,21 +338,10 @@ pub async fn usage(
         let batch: Vec<ValidEvent> = (n..(n + chunk).min(total))
             .map(|n| {
                 let (c, ts, tokens) = event(n, customers, now, 365 * DAY);
-                let mut properties = Properties::new();
-                properties.insert("tokens".into(), PropValue::Num(tokens.to_string()));
-                ValidEvent {
-                    unique_id: format!("u-{n}"),
-                    account: format!("cust-{c}"),
-                    event_name: "api_call".into(),
-                    ts,
-                    properties,
-                }
+                api_call(format!("u-{n}"), format!("cust-{c}"), ts, tokens)
             })
             .collect();
-        let refs: Vec<&ValidEvent> = batch.iter().collect();
-        let mut tx = db.begin().await?;
-        ingest::ingest(&mut tx, &org, &refs, now).await?;
-        tx.commit().await?;
+        store(&db, &org, &batch, now).await?;
         n += chunk;
         if n % 1_000_000 == 0 {
             println!(

@@ -101,49 +101,52 @@ pub async fn lock_for_billing(
     let Conn::Postgres(e) = c.conn() else {
         return Ok(());
     };
-    let customers: Vec<(&str, &str)> = due
+    let customers = due
         .iter()
         .map(|d| (d.org_id.as_str(), d.customer_id.as_str()))
         .chain(
             drafts
                 .iter()
                 .map(|d| (d.org_id.as_str(), d.customer_id.as_str())),
-        )
-        .collect();
-    if !customers.is_empty() {
-        let (orgs, ids): (Vec<&str>, Vec<&str>) = customers.into_iter().unzip();
-        sqlx::query(
-            "SELECT 1 FROM customers c
-             JOIN UNNEST($1::text[], $2::text[]) AS k(org_id, id) ON c.org_id = k.org_id AND c.id = k.id
-             ORDER BY c.org_id, c.id FOR NO KEY UPDATE OF c",
-        )
-        .bind(orgs)
-        .bind(ids)
-        .execute(&mut *e)
-        .await?;
-    }
-    let subscriptions: Vec<(&str, &str)> = due
+        );
+    lock_each(
+        &mut *e,
+        "SELECT 1 FROM customers c
+         JOIN UNNEST($1::text[], $2::text[]) AS k(org_id, id) ON c.org_id = k.org_id AND c.id = k.id
+         ORDER BY c.org_id, c.id FOR NO KEY UPDATE OF c",
+        customers,
+    )
+    .await?;
+    let subscriptions = due
         .iter()
         .map(|d| (d.org_id.as_str(), d.id.as_str()))
         .chain(
             drafts
                 .iter()
                 .filter_map(|d| Some((d.org_id.as_str(), d.subscription_id.as_deref()?))),
-        )
-        .collect();
-    if !subscriptions.is_empty() {
-        let (orgs, subs): (Vec<&str>, Vec<&str>) = subscriptions.into_iter().unzip();
-        sqlx::query(
-            "SELECT 1 FROM credit_grants g
-             JOIN UNNEST($1::text[], $2::text[]) AS k(org_id, subscription_id)
-               ON g.org_id = k.org_id AND g.subscription_id = k.subscription_id
-             ORDER BY g.id FOR NO KEY UPDATE OF g",
-        )
-        .bind(orgs)
-        .bind(subs)
-        .execute(&mut *e)
-        .await?;
+        );
+    lock_each(
+        &mut *e,
+        "SELECT 1 FROM credit_grants g
+         JOIN UNNEST($1::text[], $2::text[]) AS k(org_id, subscription_id)
+           ON g.org_id = k.org_id AND g.subscription_id = k.subscription_id
+         ORDER BY g.id FOR NO KEY UPDATE OF g",
+        subscriptions,
+    )
+    .await
+}
+
+/// Runs a locking `sql` over `(org_id, id)` keys bound as two arrays; nothing without keys.
+async fn lock_each<'k>(
+    e: &mut sqlx::PgConnection,
+    sql: &'static str,
+    keys: impl Iterator<Item = (&'k str, &'k str)>,
+) -> StoreResult<()> {
+    let (orgs, ids): (Vec<&str>, Vec<&str>) = keys.unzip();
+    if orgs.is_empty() {
+        return Ok(());
     }
+    sqlx::query(sql).bind(orgs).bind(ids).execute(e).await?;
     Ok(())
 }
 

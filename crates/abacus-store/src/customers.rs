@@ -276,14 +276,17 @@ pub async fn tax_rate(
     let row: Option<(Option<String>,)> = on!(c, e => sqlx::query_as(
         "SELECT tax_rate FROM customers WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL")
         .bind(org_id).bind(id).fetch_optional(e).await)?;
-    row.map(|(rate,)| {
-        rate.map(|s| {
+    row.map(|(rate,)| parse_tax_rate(rate.as_deref()))
+        .transpose()
+}
+
+fn parse_tax_rate(stored: Option<&str>) -> StoreResult<Option<Decimal>> {
+    stored
+        .map(|s| {
             s.parse()
                 .map_err(|_| StoreError::Corrupt(format!("tax rate '{s}'")))
         })
         .transpose()
-    })
-    .transpose()
 }
 
 /// One page of customers and the total number matching the filter.
@@ -433,13 +436,7 @@ async fn assemble(
 
     rows.into_iter()
         .map(|r| {
-            let tax_rate = r
-                .tax_rate
-                .map(|s| {
-                    s.parse()
-                        .map_err(|_| StoreError::Corrupt(format!("tax rate '{s}'")))
-                })
-                .transpose()?;
+            let tax_rate = parse_tax_rate(r.tax_rate.as_deref())?;
             Ok(Customer {
                 aliases: alias_map.remove(&r.id).unwrap_or_default(),
                 contacts: contact_map.remove(&r.id).unwrap_or_default(),

@@ -425,8 +425,6 @@ async fn close_period(
             invoice: &inv,
             description: description(p, &inv),
             payment_terms: sub.terms.billing.payment_terms.clone(),
-            // Issued at the end of the batch (see `claim_loop`).
-            auto_issue: false,
             schedule: DraftSchedule {
                 finalize_at: (!final_now).then_some(grace_ends),
                 refreshed_at: now,

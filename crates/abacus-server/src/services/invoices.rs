@@ -884,8 +884,6 @@ pub struct PeriodInvoice<'a> {
     pub description: String,
     /// `net_N` or `due_on_receipt`.
     pub payment_terms: String,
-    /// The subscription's `auto_issue_invoices`: issue at once (number, PDF, `invoice.issued`).
-    pub auto_issue: bool,
     /// The grace period the invoice starts in.
     pub schedule: DraftSchedule,
 }
@@ -893,7 +891,7 @@ pub struct PeriodInvoice<'a> {
 /// What [`create_for_period`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeriodOutcome {
-    /// The period's invoice, stored now (a draft, or issued with `auto_issue`): its id.
+    /// The period's invoice, stored now as a draft: its id.
     Created(String),
     /// The period had an invoice already (a retry, a crash replay, a second server): nothing was
     /// written.
@@ -903,8 +901,8 @@ pub enum PeriodOutcome {
 /// Stores the invoice of a subscription's period from the billing function's result, under the
 /// unique key `(subscription_id, invoice.boundary)`: a period is invoiced at most once, whoever
 /// asks and however often. Lines keep their kinds, periods, proration, tax and credit draws;
-/// totals are the sums of the lines (`total` is before credits, which count as paid). With
-/// `auto_issue` the invoice is issued in the same transaction.
+/// totals are the sums of the lines (`total` is before credits, which count as paid). The draft
+/// is issued with [`issue_locked`] (the scheduler does it last in its batch).
 pub async fn create_for_period(
     tx: &mut Tx,
     org_id: &str,
@@ -939,14 +937,10 @@ pub async fn create_for_period(
             .collect(),
         schedule: Some(p.schedule),
     };
-    let Some(id) = invoices::insert_id(tx, org_id, &new, now).await? else {
-        return Ok(PeriodOutcome::AlreadyInvoiced);
-    };
-    if p.auto_issue {
-        let inv = get(tx, org_id, &id).await?;
-        issue_locked(tx, org_id, inv, now).await?;
-    }
-    Ok(PeriodOutcome::Created(id))
+    Ok(match invoices::insert_id(tx, org_id, &new, now).await? {
+        Some(id) => PeriodOutcome::Created(id),
+        None => PeriodOutcome::AlreadyInvoiced,
+    })
 }
 
 pub fn billing_line(l: &billing::InvoiceLine, tax_rate: Decimal) -> NewLine {

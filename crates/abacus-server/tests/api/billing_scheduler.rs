@@ -175,6 +175,48 @@ async fn tenant_org(app: &TestApp) -> String {
         .to_string()
 }
 
+/// The catalog's customer and two more: racing tests give their subscriptions to these in turn,
+/// so batches hold subscriptions of several customers in different orders.
+async fn three_customers(app: &TestApp, c: &Catalog) -> Vec<String> {
+    let mut customers = vec![c.customer.clone()];
+    for name in ["Initech", "Umbrella"] {
+        customers.push(id(&app.customer(name, &[]).await));
+    }
+    customers
+}
+
+/// Four schedulers racing at `now`, each running rounds until one does nothing (as the loop in
+/// `abacus serve` would); then, as later rounds of `abacus serve` would, rounds take what a
+/// scheduler left when it found every due row locked by the others (on PostgreSQL). What all the
+/// rounds did, summed.
+async fn race(app: &TestApp, now: i64, settings: Settings) -> billing::Report {
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let db = app.state.db.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut done = billing::Report::default();
+            loop {
+                let r = run_once(&db, now, &settings).await.unwrap();
+                if r == billing::Report::default() {
+                    return done;
+                }
+                done += r;
+            }
+        }));
+    }
+    let mut done = billing::Report::default();
+    for t in tasks {
+        done += t.await.unwrap();
+    }
+    loop {
+        let r = run_once(&app.state.db, now, &settings).await.unwrap();
+        if r == billing::Report::default() {
+            return done;
+        }
+        done += r;
+    }
+}
+
 async fn racing_schedulers_bill_each_period_once(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -183,10 +225,7 @@ async fn racing_schedulers_bill_each_period_once(backend: Backend) {
     // Three customers with four subscriptions each, created in turn: batches hold subscriptions
     // of several customers in different orders, which deadlocks schedulers that lock customers
     // as they reach them.
-    let mut customers = vec![c.customer.clone()];
-    for name in ["Initech", "Umbrella"] {
-        customers.push(id(&app.customer(name, &[]).await));
-    }
+    let customers = three_customers(&app, &c).await;
     let mut subs = Vec::new();
     for i in 0..12 {
         let of = Catalog {
@@ -204,34 +243,7 @@ async fn racing_schedulers_bill_each_period_once(backend: Backend) {
         max_boundaries: 5,
         ..Settings::default()
     };
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let db = app.state.db.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut created = 0;
-            // Each keeps going until it finds nothing left, as the loop in `abacus serve` would.
-            loop {
-                let r = run_once(&db, now, &settings).await.unwrap();
-                created += r.created;
-                if r.created == 0 {
-                    return created;
-                }
-            }
-        }));
-    }
-    let mut created = 0;
-    for t in tasks {
-        created += t.await.unwrap();
-    }
-    // A scheduler stops after a round that found every due row locked by the others (on
-    // PostgreSQL); as `abacus serve` would, later rounds take what is left.
-    loop {
-        let r = run_once(&app.state.db, now, &settings).await.unwrap();
-        created += r.created;
-        if r.created == 0 {
-            break;
-        }
-    }
+    let created = race(&app, now, settings).await.created;
     assert_eq!(created, 12 * 13, "every period invoiced once in all");
     for s in &subs {
         let inv = invoices_of(&app, s).await;
@@ -551,10 +563,7 @@ async fn racing_schedulers_finalize_drafts_and_bill_new_periods(backend: Backend
         return;
     };
     let c = app.catalog().await;
-    let mut customers = vec![c.customer.clone()];
-    for name in ["Initech", "Umbrella"] {
-        customers.push(id(&app.customer(name, &[]).await));
-    }
+    let customers = three_customers(&app, &c).await;
     let month = |n: i64| {
         let d = crate::subscription_support::today().first_of_month();
         let d = d.checked_add(jiff::Span::new().months(n)).unwrap();
@@ -589,32 +598,8 @@ async fn racing_schedulers_finalize_drafts_and_bill_new_periods(backend: Backend
     assert_eq!(first.created, 24);
     // Two hours into the month after: the drafts' grace has ended and a new period is due.
     let now = month(2) + 7_200_000_000;
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let db = app.state.db.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut done = billing::Report::default();
-            loop {
-                let r = run_once(&db, now, &settings).await.unwrap();
-                if r == billing::Report::default() {
-                    return done;
-                }
-                done.created += r.created;
-                done.finalized += r.finalized;
-            }
-        }));
-    }
-    let (mut created, mut finalized) = (0, 0);
-    for t in tasks {
-        let r = t.await.unwrap();
-        created += r.created;
-        finalized += r.finalized;
-    }
-    let rest = run_once(&app.state.db, now, &settings).await.unwrap();
-    assert_eq!(
-        (created + rest.created, finalized + rest.finalized),
-        (12, 12)
-    );
+    let done = race(&app, now, settings).await;
+    assert_eq!((done.created, done.finalized), (12, 12));
     for s in &subs {
         let inv = invoices_of(&app, s).await;
         let seen: Vec<(&str, &str, &str)> = inv

@@ -3,7 +3,9 @@
 
 use abacus_core::billing::{self, Biller, InvoiceContext, InvoiceLineKind, fixtures};
 use abacus_core::time::now_micros;
-use abacus_server::services::invoices::{PeriodInvoice, PeriodOutcome, create_for_period};
+use abacus_server::services::invoices::{
+    self as invoices, PeriodInvoice, PeriodOutcome, create_for_period,
+};
 use abacus_store::invoices::DraftSchedule;
 use abacus_store::{Backend, on_both_backends};
 use futures::future::join_all;
@@ -131,28 +133,31 @@ async fn a_period_is_invoiced_once_through_the_service(backend: Backend) {
             .iter()
             .any(|l| l.kind == InvoiceLineKind::CreditApplied)
     );
-    let period = |auto_issue| PeriodInvoice {
+    let period = |finalize_at| PeriodInvoice {
         customer_id: &cust,
         subscription_id: "sub_test1",
         invoice: &invoice,
         description: "Pro plan".into(),
         payment_terms: "net_15".into(),
-        auto_issue,
         schedule: DraftSchedule {
-            finalize_at: (!auto_issue).then_some(7_000_000),
+            finalize_at,
             refreshed_at: 5_000_000,
         },
     };
     let mut tx = app.state.db.begin().await.unwrap();
-    let first = create_for_period(&mut tx, &org, period(true), now_micros())
+    let first = create_for_period(&mut tx, &org, period(None), now_micros())
         .await
         .unwrap();
-    tx.commit().await.unwrap();
     let PeriodOutcome::Created(first) = first else {
         panic!("the first call stores the invoice: {first:?}");
     };
+    let stored = invoices::get(&mut tx, &org, &first).await.unwrap();
+    invoices::issue_locked(&mut tx, &org, stored, now_micros())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     let mut tx = app.state.db.begin().await.unwrap();
-    let again = create_for_period(&mut tx, &org, period(true), now_micros())
+    let again = create_for_period(&mut tx, &org, period(None), now_micros())
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -212,7 +217,7 @@ async fn a_period_is_invoiced_once_through_the_service(backend: Backend) {
         &org,
         PeriodInvoice {
             subscription_id: "sub_test2",
-            ..period(false)
+            ..period(Some(7_000_000))
         },
         now_micros(),
     )
@@ -261,7 +266,6 @@ async fn racing_period_invoices_store_one(backend: Backend) {
                     invoice: &invoice,
                     description: String::new(),
                     payment_terms: "net_30".into(),
-                    auto_issue: true,
                     schedule: DraftSchedule {
                         finalize_at: None,
                         refreshed_at: 1,
@@ -271,6 +275,12 @@ async fn racing_period_invoices_store_one(backend: Backend) {
             )
             .await
             .unwrap();
+            if let PeriodOutcome::Created(id) = &out {
+                let stored = invoices::get(&mut tx, &org, id).await.unwrap();
+                invoices::issue_locked(&mut tx, &org, stored, now_micros())
+                    .await
+                    .unwrap();
+            }
             tx.commit().await.unwrap();
             out
         })
