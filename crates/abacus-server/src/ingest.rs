@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use abacus_core::metering::event::ValidEvent;
 use abacus_core::time::now_micros;
+use abacus_store::events;
 use abacus_store::ingest::{self, Outcome};
 use abacus_store::{Backend, Db, StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
@@ -21,6 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 pub const MAX_BATCH_EVENTS: usize = 10_000;
 /// Jobs waiting in the queue before handlers wait for room.
 const QUEUE: usize = 256;
+/// SQLite: a writer with nothing to do for this long indexes the events stored since the last
+/// index run, so usage queries on a quiet database find every event in `event_index`.
+const INDEX_WHEN_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 struct Job {
     org_id: String,
@@ -43,28 +47,7 @@ impl Ingestor {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..writers {
-            let (db, rx) = (db.clone(), rx.clone());
-            tokio::spawn(async move {
-                loop {
-                    let jobs = {
-                        let mut rx = rx.lock().await;
-                        let Some(first) = rx.recv().await else { break };
-                        let mut jobs = vec![first];
-                        let mut n = jobs[0].events.len();
-                        while n < MAX_BATCH_EVENTS {
-                            match rx.try_recv() {
-                                Ok(job) => {
-                                    n += job.events.len();
-                                    jobs.push(job);
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        jobs
-                    };
-                    write(&db, jobs).await;
-                }
-            });
+            tokio::spawn(run_writer(db.clone(), rx.clone()));
         }
         Ingestor { queue: tx }
     }
@@ -84,6 +67,46 @@ impl Ingestor {
         answer
             .await
             .map_err(|_| StoreError::Config("the ingestion writer stopped".into()))?
+    }
+}
+
+/// Takes every job waiting (up to [`MAX_BATCH_EVENTS`] events) and stores them together, until
+/// the queue closes.
+async fn run_writer(db: Db, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    // SQLite: events may have been stored since the tail was last indexed (at start-up too: an
+    // earlier process may have left a tail).
+    let mut tail = db.backend() == Backend::Sqlite;
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let first = if tail {
+                match tokio::time::timeout(INDEX_WHEN_IDLE, rx.recv()).await {
+                    Ok(job) => job,
+                    Err(_) => {
+                        index_tail(&db).await;
+                        tail = false;
+                        continue;
+                    }
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(first) = first else { break };
+            let mut jobs = vec![first];
+            let mut n = jobs[0].events.len();
+            while n < MAX_BATCH_EVENTS {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        n += job.events.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        write(&db, jobs).await;
+        tail = db.backend() == Backend::Sqlite;
     }
 }
 
@@ -134,4 +157,15 @@ async fn write_together(db: &Db, jobs: &[Job]) -> StoreResult<Vec<Vec<Outcome>>>
     }
     tx.commit().await?;
     Ok(results)
+}
+
+async fn index_tail(db: &Db) {
+    let run = async {
+        let mut tx = db.begin().await?;
+        events::index_tail(&mut tx).await?;
+        tx.commit().await
+    };
+    if let Err(e) = run.await {
+        tracing::warn!(error = %e, "indexing the newest events failed; retried when the writer is next idle after a write");
+    }
 }

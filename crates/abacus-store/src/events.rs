@@ -65,48 +65,117 @@ pub async fn insert(
     org_id: &str,
     events: &[NewEvent<'_>],
 ) -> StoreResult<Vec<Stored>> {
+    match c.conn() {
+        Conn::Sqlite(e) => insert_sqlite(e, org_id, events).await,
+        Conn::Postgres(e) => insert_postgres(e, org_id, events).await,
+    }
+}
+
+/// SQLite runs one writer at a time, so within the write transaction nothing else inserts: the
+/// events are given the next seqs up front and inserted without reading anything back. Only when
+/// some unique ids were already stored (fewer rows inserted than sent) are the missing seqs looked
+/// up and those stored events' duplicate counts raised.
+async fn insert_sqlite(
+    e: &mut sqlx::SqliteConnection,
+    org_id: &str,
+    events: &[NewEvent<'_>],
+) -> StoreResult<Vec<Stored>> {
+    let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
+        .fetch_one(&mut *e)
+        .await?;
+    let mut inserted = 0;
+    for (i, chunk) in events.chunks(CHUNK).enumerate() {
+        let mut seq = first + (i * CHUNK) as i64;
+        let mut q = QueryBuilder::new(
+            "INSERT INTO events (seq, org_id, unique_id, event_name, account, customer_id, ts, received_at, properties) ",
+        );
+        q.push_values(chunk, |mut b, ev| {
+            b.push_bind(seq)
+                .push_bind(org_id)
+                .push_bind(ev.unique_id)
+                .push_bind(ev.event_name)
+                .push_bind(ev.account)
+                .push_bind(ev.customer_id)
+                .push_bind(ev.ts)
+                .push_bind(ev.received_at)
+                .push_bind(ev.properties);
+            seq += 1;
+        });
+        q.push(" ON CONFLICT (org_id, unique_id) DO NOTHING");
+        inserted += q.build().execute(&mut *e).await?.rows_affected();
+    }
+    let seqs = first..first + events.len() as i64;
+    if inserted == events.len() as u64 {
+        return Ok(seqs.map(|seq| Stored::New { seq }).collect());
+    }
+    let present: std::collections::HashSet<i64> =
+        sqlx::query_scalar("SELECT seq FROM events WHERE seq >= $1 AND seq < $2")
+            .bind(seqs.start)
+            .bind(seqs.end)
+            .fetch_all(&mut *e)
+            .await?
+            .into_iter()
+            .collect();
+    let resent: Vec<&str> = events
+        .iter()
+        .zip(seqs.clone())
+        .filter(|(_, seq)| !present.contains(seq))
+        .map(|(ev, _)| ev.unique_id)
+        .collect();
+    let mut matched: HashMap<String, bool> = HashMap::with_capacity(resent.len());
+    for chunk in resent.chunks(CHUNK) {
+        let mut q =
+            QueryBuilder::new("UPDATE events SET duplicates = duplicates + 1 WHERE org_id = ");
+        q.push_bind(org_id).push(" AND unique_id IN (");
+        let mut sep = q.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        q.push(") RETURNING unique_id, customer_id IS NOT NULL");
+        let rows: Vec<(String, bool)> = q.build_query_as().fetch_all(&mut *e).await?;
+        matched.extend(rows);
+    }
+    events
+        .iter()
+        .zip(seqs)
+        .map(|(ev, seq)| {
+            if present.contains(&seq) {
+                return Ok(Stored::New { seq });
+            }
+            match matched.get(ev.unique_id) {
+                Some(m) => Ok(Stored::Duplicate { matched: *m }),
+                None => Err(StoreError::Corrupt(format!(
+                    "event '{}' was neither inserted nor found",
+                    ev.unique_id
+                ))),
+            }
+        })
+        .collect()
+}
+
+async fn insert_postgres(
+    e: &mut sqlx::PgConnection,
+    org_id: &str,
+    events: &[NewEvent<'_>],
+) -> StoreResult<Vec<Stored>> {
     let mut returned: HashMap<String, Returned> = HashMap::with_capacity(events.len());
     for chunk in events.chunks(CHUNK) {
-        let rows: Vec<Returned> = match c.conn() {
-            Conn::Sqlite(e) => {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO events (org_id, unique_id, event_name, account, customer_id, ts, received_at, properties) ",
-                );
-                q.push_values(chunk, |mut b, ev| {
-                    b.push_bind(org_id)
-                        .push_bind(ev.unique_id)
-                        .push_bind(ev.event_name)
-                        .push_bind(ev.account)
-                        .push_bind(ev.customer_id)
-                        .push_bind(ev.ts)
-                        .push_bind(ev.received_at)
-                        .push_bind(ev.properties);
-                });
-                q.push(
-                    " ON CONFLICT (org_id, unique_id) DO UPDATE SET duplicates = duplicates + 1
-                      RETURNING unique_id, seq, duplicates, customer_id",
-                );
-                q.build_query_as().fetch_all(e).await?
-            }
-            Conn::Postgres(e) => {
-                sqlx::query_as(
-                    "INSERT INTO events (org_id, unique_id, event_name, account, customer_id, ts, received_at, properties)
-                     SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[])
-                     ON CONFLICT (org_id, unique_id) DO UPDATE SET duplicates = events.duplicates + 1
-                     RETURNING unique_id, seq, duplicates, customer_id",
-                )
-                .bind(org_id)
-                .bind(chunk.iter().map(|e| e.unique_id).collect::<Vec<&str>>())
-                .bind(chunk.iter().map(|e| e.event_name).collect::<Vec<&str>>())
-                .bind(chunk.iter().map(|e| e.account).collect::<Vec<&str>>())
-                .bind(chunk.iter().map(|e| e.customer_id).collect::<Vec<Option<&str>>>())
-                .bind(chunk.iter().map(|e| e.ts).collect::<Vec<i64>>())
-                .bind(chunk.iter().map(|e| e.received_at).collect::<Vec<i64>>())
-                .bind(chunk.iter().map(|e| e.properties).collect::<Vec<&str>>())
-                .fetch_all(e)
-                .await?
-            }
-        };
+        let rows: Vec<Returned> = sqlx::query_as(
+            "INSERT INTO events (org_id, unique_id, event_name, account, customer_id, ts, received_at, properties)
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[])
+             ON CONFLICT (org_id, unique_id) DO UPDATE SET duplicates = events.duplicates + 1
+             RETURNING unique_id, seq, duplicates, customer_id",
+        )
+        .bind(org_id)
+        .bind(chunk.iter().map(|e| e.unique_id).collect::<Vec<&str>>())
+        .bind(chunk.iter().map(|e| e.event_name).collect::<Vec<&str>>())
+        .bind(chunk.iter().map(|e| e.account).collect::<Vec<&str>>())
+        .bind(chunk.iter().map(|e| e.customer_id).collect::<Vec<Option<&str>>>())
+        .bind(chunk.iter().map(|e| e.ts).collect::<Vec<i64>>())
+        .bind(chunk.iter().map(|e| e.received_at).collect::<Vec<i64>>())
+        .bind(chunk.iter().map(|e| e.properties).collect::<Vec<&str>>())
+        .fetch_all(&mut *e)
+        .await?;
         returned.extend(rows.into_iter().map(|r| (r.unique_id.clone(), r)));
     }
     events
@@ -124,40 +193,51 @@ pub async fn insert(
         .collect()
 }
 
-/// Maps each account (a customer id or alias) to its customer; unknown accounts are absent.
+/// Maps each account (a customer id or alias) to its customer; unknown accounts are absent. A
+/// customer id wins over an alias spelled the same.
 pub async fn resolve_accounts(
     c: &mut impl Connection,
     org_id: &str,
     accounts: &[&str],
 ) -> StoreResult<HashMap<String, String>> {
-    let mut found = HashMap::new();
     if accounts.is_empty() {
-        return Ok(found);
+        return Ok(HashMap::new());
     }
-    // Ids win over aliases: they are looked up last and overwrite.
-    for (sql, column) in [
-        (
-            "SELECT alias, customer_id FROM customer_aliases WHERE org_id = ",
-            "alias",
-        ),
-        (
-            "SELECT id, id FROM customers WHERE deleted_at IS NULL AND org_id = ",
-            "id",
-        ),
-    ] {
-        let rows: Vec<(String, String)> = on!(c, e => {
-            let mut q = QueryBuilder::new(sql);
-            q.push_bind(org_id).push(format_args!(" AND {column} IN ("));
-            let mut sep = q.separated(", ");
-            for a in accounts {
-                sep.push_bind(*a);
-            }
-            q.push(")");
-            q.build_query_as().fetch_all(e).await
-        })?;
-        found.extend(rows);
+    // One statement whatever the number of accounts (its text never changes, so it stays
+    // prepared): the accounts travel as one JSON array (SQLite) or text array (PostgreSQL).
+    macro_rules! lookup {
+        ($accounts:literal) => {
+            concat!(
+                "SELECT j.value, COALESCE(
+                     (SELECT c.id FROM customers c WHERE c.org_id = $1 AND c.id = j.value AND c.deleted_at IS NULL),
+                     (SELECT a.customer_id FROM customer_aliases a WHERE a.org_id = $1 AND a.alias = j.value))
+                 FROM ",
+                $accounts
+            )
+        };
     }
-    Ok(found)
+    let rows: Vec<(String, Option<String>)> = match c.conn() {
+        Conn::Sqlite(e) => {
+            let list =
+                serde_json::to_string(accounts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query_as(lookup!("json_each($2) j"))
+                .bind(org_id)
+                .bind(list)
+                .fetch_all(e)
+                .await?
+        }
+        Conn::Postgres(e) => {
+            sqlx::query_as(lookup!("UNNEST($2::text[]) AS j(value)"))
+                .bind(org_id)
+                .bind(accounts)
+                .fetch_all(e)
+                .await?
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .filter_map(|(account, customer)| Some((account, customer?)))
+        .collect())
 }
 
 /// Attributes the unmatched events of these account names to `customer_id` and returns them, so
@@ -181,6 +261,25 @@ pub async fn claim_unmatched(
         q.push(") RETURNING seq, ts, event_name, properties");
         q.build_query_as().fetch_all(e).await
     })?;
+    if let Conn::Sqlite(e) = c.conn() {
+        // The indexer has passed the claimed events at or below its watermark: index them here.
+        let through: i64 = sqlx::query_scalar("SELECT indexed_through FROM event_index_state")
+            .fetch_one(&mut *e)
+            .await?;
+        let passed: Vec<&(i64, Micros, String, String)> =
+            rows.iter().filter(|r| r.0 <= through).collect();
+        for chunk in passed.chunks(CHUNK) {
+            let mut q =
+                QueryBuilder::new("INSERT INTO event_index (customer_id, event_name, ts, seq) ");
+            q.push_values(chunk, |mut b, (seq, ts, name, _)| {
+                b.push_bind(customer_id)
+                    .push_bind(name.as_str())
+                    .push_bind(*ts)
+                    .push_bind(*seq);
+            });
+            q.build().execute(&mut *e).await?;
+        }
+    }
     rows.into_iter().map(raw).collect()
 }
 
@@ -195,7 +294,7 @@ fn raw((seq, ts, event_name, properties): (i64, Micros, String, String)) -> Stor
     })
 }
 
-/// A customer's events of one name in the half-open time ranges.
+/// A customer's events of one name in the half-open time ranges, which do not overlap.
 pub async fn for_customer(
     c: &mut impl Connection,
     org_id: &str,
@@ -203,17 +302,105 @@ pub async fn for_customer(
     event_name: &str,
     ranges: &[(Micros, Micros)],
 ) -> StoreResult<Vec<RawEvent>> {
-    let mut out = Vec::new();
-    for (from, to) in ranges {
-        let rows: Vec<(i64, Micros, String, String)> = on!(c, e => sqlx::query_as(
-            "SELECT seq, ts, event_name, properties FROM events
-             WHERE org_id = $1 AND customer_id = $2 AND event_name = $3 AND ts >= $4 AND ts < $5")
-            .bind(org_id).bind(customer_id).bind(event_name).bind(from).bind(to).fetch_all(e).await)?;
-        for r in rows {
-            out.push(raw(r)?);
+    let (Some(low), Some(high)) = (
+        ranges.iter().map(|r| r.0).min(),
+        ranges.iter().map(|r| r.1).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<(i64, Micros, String, String)> = match c.conn() {
+        Conn::Sqlite(e) => {
+            // The indexed events of each range, then the unindexed tail (see `index_tail`) by seq
+            // once for all ranges, in one statement so both halves see the same watermark.
+            // `+org_id` keeps the tail on the seq range rather than the dedup index.
+            let list: Vec<[Micros; 2]> = ranges.iter().map(|(a, b)| [*a, *b]).collect();
+            let rows: Vec<(i64, Micros, String, String)> = sqlx::query_as(
+                "SELECT e.seq, e.ts, e.event_name, e.properties
+                 FROM json_each($4) r CROSS JOIN event_index i CROSS JOIN events e
+                 WHERE i.customer_id = $2 AND i.event_name = $3
+                   AND i.ts >= r.value ->> 0 AND i.ts < r.value ->> 1
+                   AND e.seq = i.seq AND e.org_id = $1
+                 UNION ALL
+                 SELECT seq, ts, event_name, properties FROM events
+                 WHERE +org_id = $1 AND seq > (SELECT indexed_through FROM event_index_state)
+                   AND customer_id = $2 AND event_name = $3 AND ts >= $5 AND ts < $6",
+            )
+            .bind(org_id)
+            .bind(customer_id)
+            .bind(event_name)
+            .bind(serde_json::to_string(&list).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+            .bind(low)
+            .bind(high)
+            .fetch_all(e)
+            .await?;
+            // The tail was read from the lowest start to the highest end: keep what a range holds.
+            rows.into_iter()
+                .filter(|r| ranges.iter().any(|(a, b)| *a <= r.1 && r.1 < *b))
+                .collect()
         }
+        Conn::Postgres(e) => {
+            let mut rows = Vec::new();
+            for (from, to) in ranges {
+                rows.extend(
+                    sqlx::query_as::<_, (i64, Micros, String, String)>(
+                        "SELECT seq, ts, event_name, properties FROM events
+                         WHERE org_id = $1 AND customer_id = $2 AND event_name = $3 AND ts >= $4 AND ts < $5",
+                    )
+                    .bind(org_id)
+                    .bind(customer_id)
+                    .bind(event_name)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *e)
+                    .await?,
+                );
+            }
+            rows
+        }
+    };
+    rows.into_iter().map(raw).collect()
+}
+
+/// Unindexed events the ingest path lets pile up on SQLite: the ingest transaction that reaches
+/// this many indexes them. An index run costs about the same whatever its length (a few pages per customer),
+/// so longer tails mean fewer runs; a raw read scans the tail, about 9 ms at this length. Measured
+/// over 2 million events: 50,000 gave 66,000 events/s, 100,000 about 87,000, 200,000 about 88,000
+/// with a worse p99.
+pub const INDEX_TAIL: i64 = 100_000;
+
+/// SQLite: events stored since the last [`index_tail`] (their seq is above the watermark).
+/// PostgreSQL indexes on insert: always 0.
+pub async fn unindexed(c: &mut impl Connection) -> StoreResult<i64> {
+    match c.conn() {
+        Conn::Sqlite(e) => Ok(sqlx::query_scalar(
+            "SELECT COALESCE((SELECT MAX(seq) FROM events), 0) - indexed_through FROM event_index_state",
+        )
+        .fetch_one(e)
+        .await?),
+        Conn::Postgres(_) => Ok(0),
     }
-    Ok(out)
+}
+
+/// SQLite: copies every attributed event above the watermark into `event_index`, in key order,
+/// and moves the watermark to the newest event. Run it in a write transaction. PostgreSQL: nothing
+/// to do.
+pub async fn index_tail(c: &mut impl Connection) -> StoreResult<()> {
+    if let Conn::Sqlite(e) = c.conn() {
+        sqlx::query(
+            "INSERT INTO event_index (customer_id, event_name, ts, seq)
+             SELECT customer_id, event_name, ts, seq FROM events
+             WHERE seq > (SELECT indexed_through FROM event_index_state) AND customer_id IS NOT NULL
+             ORDER BY customer_id, event_name, ts, seq",
+        )
+        .execute(&mut *e)
+        .await?;
+        sqlx::query(
+            "UPDATE event_index_state SET indexed_through = COALESCE((SELECT MAX(seq) FROM events), indexed_through)",
+        )
+        .execute(&mut *e)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Calls `f` with every attributed event of one name (customer id and event), streaming.

@@ -39,8 +39,11 @@ pub async fn ingest(
             unique.push(i);
         }
     }
-    // Sorted by unique id so concurrent PostgreSQL transactions lock rows in one order.
-    unique.sort_by(|a, b| batch[*a].unique_id.cmp(&batch[*b].unique_id));
+    // Sorted by unique id so concurrent PostgreSQL transactions lock rows in one order (SQLite
+    // has one writer).
+    if matches!(c.conn(), crate::Conn::Postgres(_)) {
+        unique.sort_by(|a, b| batch[*a].unique_id.cmp(&batch[*b].unique_id));
+    }
 
     let mut accounts: Vec<&str> = unique.iter().map(|i| batch[*i].account.as_str()).collect();
     accounts.sort_unstable();
@@ -106,5 +109,8 @@ pub async fn ingest(
     }
     let refs: Vec<(&str, &RawEvent)> = fresh.iter().map(|(c, e)| (*c, e)).collect();
     usage::record(c, org_id, &refs).await?;
+    if events::unindexed(c).await? >= events::INDEX_TAIL {
+        events::index_tail(c).await?;
+    }
     Ok(outcomes)
 }

@@ -23,6 +23,7 @@ on_both_backends!(
     metrics_crud_lists_and_diagnostics,
     ingest_counts_once_and_rollups_merge_exactly,
     backfill_and_raw_reads,
+    raw_reads_cover_the_index_and_its_tail,
     decimal_rollups_merge_in_sql,
 );
 
@@ -538,6 +539,108 @@ async fn backfill_and_raw_reads(backend: Backend) {
     .unwrap();
     assert_eq!(raw.len(), 5 + 10);
     assert_eq!(raw[0].properties["v"], PropValue::Num("1.01".into()));
+}
+
+/// Raw reads find every event of a customer whether it is in SQLite's batched `event_index` or in
+/// the unindexed tail above its watermark, including events claimed on either side of it, and the
+/// ingest path indexes the tail once it is `INDEX_TAIL` long. (On PostgreSQL indexing is a no-op and
+/// the same reads must hold.)
+async fn raw_reads_cover_the_index_and_its_tail(backend: Backend) {
+    let Some((_t, db, org)) = setup(backend).await else {
+        return;
+    };
+    let acme = customer(&db, &org, "Acme", &["acme"]).await;
+    // (account, n, ts) of everything sent; n is the event's `n` property.
+    let mut sent: Vec<(&str, i64, i64)> = Vec::new();
+    let mut n = 0;
+    let mut send = async |db: &Db, account: &'static str, count: i64, sent: &mut Vec<_>| {
+        let batch: Vec<ValidEvent> = (0..count)
+            .map(|_| {
+                n += 1;
+                let ts = (n * 7_919) % (10 * HOUR / 1_000) * 1_000;
+                sent.push((account, n, ts));
+                valid(
+                    &format!("e{n}"),
+                    account,
+                    ts,
+                    props(&[("n", &n.to_string())]),
+                )
+            })
+            .collect();
+        let refs: Vec<&ValidEvent> = batch.iter().collect();
+        let mut tx = db.begin().await.unwrap();
+        ingest::ingest(&mut tx, &org, &refs, 0).await.unwrap();
+        tx.commit().await.unwrap();
+    };
+    let index = async |db: &Db| {
+        let mut tx = db.begin().await.unwrap();
+        events::index_tail(&mut tx).await.unwrap();
+        assert_eq!(events::unindexed(&mut tx).await.unwrap(), 0);
+        tx.commit().await.unwrap();
+    };
+    let claim = async |db: &Db, name: &str, account: &str| {
+        let id = customer(db, &org, name, &[]).await;
+        let mut tx = db.begin().await.unwrap();
+        events::lock_org(&mut tx, &org, true).await.unwrap();
+        events::claim_unmatched(&mut tx, &org, &id, &[account.to_string()])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    let check = async |db: &Db, customer: &str, accounts: &[&str], sent: &[(&str, i64, i64)]| {
+        let ranges = [
+            (0, 10 * HOUR),
+            (HOUR / 3, 2 * HOUR + 17),
+            (5 * HOUR, 5 * HOUR + 1),
+        ];
+        let mut c = db.read().await.unwrap();
+        for range in ranges {
+            let raw = usage::raw_events(&mut c, &org, customer, "api", &[range])
+                .await
+                .unwrap();
+            let mut got: Vec<String> = raw
+                .iter()
+                .map(|e| match &e.properties["n"] {
+                    PropValue::Num(n) => n.clone(),
+                    other => panic!("n is {other:?}"),
+                })
+                .collect();
+            got.sort();
+            let mut want: Vec<String> = sent
+                .iter()
+                .filter(|(a, _, ts)| accounts.contains(a) && range.0 <= *ts && *ts < range.1)
+                .map(|(_, n, _)| n.to_string())
+                .collect();
+            want.sort();
+            assert_eq!(got, want, "{customer} in {range:?}");
+        }
+    };
+
+    send(&db, "acme", 30, &mut sent).await;
+    send(&db, "ghost", 10, &mut sent).await;
+    check(&db, &acme, &["acme"], &sent).await;
+    index(&db).await;
+    check(&db, &acme, &["acme"], &sent).await;
+    send(&db, "acme", 20, &mut sent).await;
+    send(&db, "late", 10, &mut sent).await;
+    check(&db, &acme, &["acme"], &sent).await;
+    // Claimed below the watermark ("ghost", indexed while unmatched) and above it ("late").
+    let ghost = claim(&db, "Ghost", "ghost").await;
+    let late = claim(&db, "Late", "late").await;
+    check(&db, &ghost, &["ghost"], &sent).await;
+    check(&db, &late, &["late"], &sent).await;
+    index(&db).await;
+    for (id, account) in [(&acme, "acme"), (&ghost, "ghost"), (&late, "late")] {
+        check(&db, id, &[account], &sent).await;
+    }
+
+    // A tail of INDEX_TAIL events is indexed by the ingest transaction that reaches it.
+    send(&db, "acme", events::INDEX_TAIL, &mut sent).await;
+    let mut c = db.read().await.unwrap();
+    assert_eq!(events::unindexed(&mut c).await.unwrap(), 0);
+    drop(c);
+    check(&db, &acme, &["acme"], &sent).await;
 }
 
 /// SQLite merges rollup decimals with its registered functions, PostgreSQL with NUMERIC: both

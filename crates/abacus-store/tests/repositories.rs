@@ -604,9 +604,16 @@ async fn migrations_agree() {
     };
     let lite = TestDb::fresh(Backend::Sqlite).await.unwrap();
     let (lite_db, pg_db) = (lite.migrated().await, pg.migrated().await);
-    let lite_schema = schema(&lite_db).await;
-    let pg_schema = schema(&pg_db).await;
+    let mut lite_schema = schema(&lite_db).await;
+    let mut pg_schema = schema(&pg_db).await;
     assert!(!lite_schema.0.is_empty());
+    // The one intended difference (migrations 0010): SQLite indexes events by customer in batches,
+    // in tables of its own; PostgreSQL with an ordinary index.
+    let sqlite_only = ["event_index", "event_index_state"];
+    lite_schema
+        .0
+        .retain(|(table, _)| !sqlite_only.contains(&table.as_str()));
+    assert!(pg_schema.1.remove("events_by_customer"));
     assert_eq!(lite_schema.0, pg_schema.0, "tables and columns");
     assert_eq!(lite_schema.1, pg_schema.1, "indexes");
 }
