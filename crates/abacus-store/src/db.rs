@@ -76,13 +76,17 @@ impl Db {
                     ))
                 })?;
             }
-            // Page caches: the writer's holds the hot index pages of ingestion; readers touch few.
-            // 40 MiB and 24 cached statements on the writer (multi-row inserts of every batch
-            // size are distinct statements) keep the server under 200 MB while ingesting 2
-            // million events, as fast as 64 MiB and 100 did (README, Performance).
+            // Page caches: the writer's holds the pages ingestion appends to and the rollups;
+            // readers touch few. 16 MiB ingests 2 million events as fast as 40 or 64 MiB did once
+            // the per-customer index moved out of the commit path (migration 0010), and keeps the
+            // server further under 200 MB (README, Performance). 24 cached statements: multi-row
+            // inserts of every batch size are distinct statements.
             let cache = |mib: u32| format!("-{}", mib * 1024);
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                // A file connection cannot go stale; a ping before every transaction was a
+                // round trip through the connection's thread on the ingestion hot path.
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move { crate::sqlite_decimal::register(conn).await })
                 })
@@ -90,7 +94,7 @@ impl Db {
                 .connect_with(
                     options
                         .clone()
-                        .pragma("cache_size", cache(40))
+                        .pragma("cache_size", cache(16))
                         .statement_cache_capacity(24),
                 )
                 .await?;
