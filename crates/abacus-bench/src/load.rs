@@ -88,13 +88,7 @@ fn event(n: u64, customers: usize, now: Micros, spread: Micros) -> (usize, Micro
 pub fn api_call(unique_id: String, account: String, ts: Micros, tokens: u64) -> ValidEvent {
     let mut properties = Properties::new();
     properties.insert("tokens".into(), PropValue::Num(tokens.to_string()));
-    ValidEvent {
-        unique_id,
-        account,
-        event_name: "api_call".into(),
-        ts,
-        properties,
-    }
+    ValidEvent::new(unique_id, account, "api_call".into(), ts, properties)
 }
 
 /// Stores `events` through the store's ingest path in one transaction, as the server's writer

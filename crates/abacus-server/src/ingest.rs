@@ -10,11 +10,12 @@
 //! another's.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use abacus_core::metering::event::ValidEvent;
 use abacus_core::time::now_micros;
-use abacus_store::events;
 use abacus_store::ingest::{self, Outcome};
+use abacus_store::tail;
 use abacus_store::{Backend, Db, StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,9 +23,12 @@ use tokio::sync::{mpsc, oneshot};
 pub const MAX_BATCH_EVENTS: usize = 10_000;
 /// Jobs waiting in the queue before handlers wait for room.
 const QUEUE: usize = 256;
-/// SQLite: a writer with nothing to do for this long indexes the events stored since the last
-/// index run, so usage queries on a quiet database find every event in `event_index`.
-const INDEX_WHEN_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
+/// SQLite: a writer with nothing to do for this long settles the events stored since the last
+/// settling (`abacus_store::tail`), so reads on a quiet database scan no tail.
+const SETTLE_WHEN_IDLE: Duration = Duration::from_millis(500);
+/// SQLite: a tail whose oldest event is this old is settled after the next write even while
+/// writes keep coming, so a steady trickle of events never leaves readers a long tail to scan.
+const SETTLE_WITHIN: Duration = Duration::from_secs(5);
 
 struct Job {
     org_id: String,
@@ -73,17 +77,17 @@ impl Ingestor {
 /// Takes every job waiting (up to [`MAX_BATCH_EVENTS`] events) and stores them together, until
 /// the queue closes.
 async fn run_writer(db: Db, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
-    // SQLite: events may have been stored since the tail was last indexed (at start-up too: an
+    // SQLite: events may have been stored since the tail was last settled (at start-up too: an
     // earlier process may have left a tail).
     let mut tail = db.backend() == Backend::Sqlite;
     loop {
         let jobs = {
             let mut rx = rx.lock().await;
             let first = if tail {
-                match tokio::time::timeout(INDEX_WHEN_IDLE, rx.recv()).await {
+                match tokio::time::timeout(SETTLE_WHEN_IDLE, rx.recv()).await {
                     Ok(job) => job,
                     Err(_) => {
-                        index_tail(&db).await;
+                        settle(&db).await;
                         tail = false;
                         continue;
                     }
@@ -107,6 +111,9 @@ async fn run_writer(db: Db, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver
         };
         write(&db, jobs).await;
         tail = db.backend() == Backend::Sqlite;
+        if tail && tail_is_old(&db).await {
+            settle(&db).await;
+        }
     }
 }
 
@@ -159,13 +166,31 @@ async fn write_together(db: &Db, jobs: &[Job]) -> StoreResult<Vec<Vec<Outcome>>>
     Ok(results)
 }
 
-async fn index_tail(db: &Db) {
+async fn tail_is_old(db: &Db) -> bool {
+    let oldest = async {
+        let mut c = db.read().await?;
+        tail::oldest(&mut c).await
+    };
+    match oldest.await {
+        Ok(Some(received_at)) => {
+            let age = now_micros().saturating_sub(received_at);
+            u64::try_from(age).is_ok_and(|a| a >= SETTLE_WITHIN.as_micros() as u64)
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the age of the newest events failed");
+            false
+        }
+    }
+}
+
+async fn settle(db: &Db) {
     let run = async {
         let mut tx = db.begin().await?;
-        events::index_tail(&mut tx).await?;
+        tail::settle(&mut tx).await?;
         tx.commit().await
     };
     if let Err(e) = run.await {
-        tracing::warn!(error = %e, "indexing the newest events failed; retried when the writer is next idle after a write");
+        tracing::warn!(error = %e, "settling the newest events failed; retried after the next write");
     }
 }

@@ -251,6 +251,14 @@ impl Connection for Tx {
     }
 }
 
+/// A SQLite connection already matched out of a [`Conn`], for code that runs on SQLite only and
+/// calls repository functions along the way.
+impl Connection for &mut SqliteConnection {
+    fn conn(&mut self) -> Conn<'_> {
+        Conn::Sqlite(self)
+    }
+}
+
 /// Runs `$body` with `$e` bound to the backend's connection (`&mut SqliteConnection` or
 /// `&mut PgConnection`). The body is compiled once per backend, so each arm is type-checked
 /// against its own driver. Use it for SQL text that both dialects accept.

@@ -239,8 +239,9 @@ pub async fn resolve_accounts(
         .collect())
 }
 
-/// Attributes the unmatched events of these account names to `customer_id` and returns them, so
-/// their usage can be counted.
+/// Attributes the unmatched events of these account names to `customer_id` and returns those the
+/// caller must count in the rollups now: all of them on PostgreSQL; on SQLite those below the
+/// watermark, because the next settling of the tail counts the rest (see [`crate::tail`]).
 pub async fn claim_unmatched(
     c: &mut impl Connection,
     org_id: &str,
@@ -260,14 +261,14 @@ pub async fn claim_unmatched(
         q.push(") RETURNING seq, ts, event_name, properties");
         q.build_query_as().fetch_all(e).await
     })?;
+    let mut rows = rows;
     if let Conn::Sqlite(e) = c.conn() {
-        // The indexer has passed the claimed events at or below its watermark: index them here.
+        // Settling has passed the claimed events at or below its watermark: index them here.
         let through: i64 = sqlx::query_scalar("SELECT indexed_through FROM event_index_state")
             .fetch_one(&mut *e)
             .await?;
-        let passed: Vec<&(i64, Micros, String, String)> =
-            rows.iter().filter(|r| r.0 <= through).collect();
-        for chunk in passed.chunks(CHUNK) {
+        rows.retain(|r| r.0 <= through);
+        for chunk in rows.chunks(CHUNK) {
             let mut q =
                 QueryBuilder::new("INSERT INTO event_index (customer_id, event_name, ts, seq) ");
             q.push_values(chunk, |mut b, (seq, ts, name, _)| {
@@ -309,7 +310,7 @@ pub async fn for_customer(
     };
     let rows: Vec<(i64, Micros, String, String)> = match c.conn() {
         Conn::Sqlite(e) => {
-            // The indexed events of each range, then the unindexed tail (see `index_tail`) by seq
+            // The indexed events of each range, then the unsettled tail (see `crate::tail`) by seq
             // once for all ranges, in one statement so both halves see the same watermark.
             // `+org_id` keeps the tail on the seq range rather than the dedup index.
             let list: Vec<[Micros; 2]> = ranges.iter().map(|(a, b)| [*a, *b]).collect();
@@ -360,49 +361,9 @@ pub async fn for_customer(
     rows.into_iter().map(raw).collect()
 }
 
-/// Unindexed events the ingest path lets pile up on SQLite: the ingest transaction that reaches
-/// this many indexes them. An index run costs about the same whatever its length (a few pages per
-/// customer), so longer tails mean fewer runs; a raw read scans the tail, about 9 ms at this
-/// length. Measured over 2 million events: 50,000 gave 66,000 events/s, 100,000 about 87,000,
-/// 200,000 about 88,000 with a worse p99.
-pub const INDEX_TAIL: i64 = 100_000;
-
-/// SQLite: events stored since the last [`index_tail`] (their seq is above the watermark).
-/// PostgreSQL indexes on insert: always 0.
-pub async fn unindexed(c: &mut impl Connection) -> StoreResult<i64> {
-    match c.conn() {
-        Conn::Sqlite(e) => Ok(sqlx::query_scalar(
-            "SELECT COALESCE((SELECT MAX(seq) FROM events), 0) - indexed_through FROM event_index_state",
-        )
-        .fetch_one(e)
-        .await?),
-        Conn::Postgres(_) => Ok(0),
-    }
-}
-
-/// SQLite: copies every attributed event above the watermark into `event_index`, in key order,
-/// and moves the watermark to the newest event. Run it in a write transaction. PostgreSQL: nothing
-/// to do.
-pub async fn index_tail(c: &mut impl Connection) -> StoreResult<()> {
-    if let Conn::Sqlite(e) = c.conn() {
-        sqlx::query(
-            "INSERT INTO event_index (customer_id, event_name, ts, seq)
-             SELECT customer_id, event_name, ts, seq FROM events
-             WHERE seq > (SELECT indexed_through FROM event_index_state) AND customer_id IS NOT NULL
-             ORDER BY customer_id, event_name, ts, seq",
-        )
-        .execute(&mut *e)
-        .await?;
-        sqlx::query(
-            "UPDATE event_index_state SET indexed_through = COALESCE((SELECT MAX(seq) FROM events), indexed_through)",
-        )
-        .execute(&mut *e)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Calls `f` with every attributed event of one name (customer id and event), streaming.
+/// Calls `f` with every settled attributed event of one name (customer id and event),
+/// streaming: on SQLite the events at or below the watermark (see [`crate::tail`]), on PostgreSQL
+/// all of them.
 pub async fn scan_attributed(
     c: &mut impl Connection,
     org_id: &str,
@@ -411,8 +372,14 @@ pub async fn scan_attributed(
 ) -> StoreResult<()> {
     const SQL: &str = "SELECT customer_id, seq, ts, event_name, properties FROM events
                        WHERE org_id = $1 AND event_name = $2 AND customer_id IS NOT NULL";
+    let sql = match c.conn() {
+        Conn::Sqlite(_) => {
+            format!("{SQL} AND seq <= (SELECT indexed_through FROM event_index_state)")
+        }
+        Conn::Postgres(_) => SQL.to_string(),
+    };
     on!(c, e => {
-        let mut rows = sqlx::query_as::<_, (String, i64, Micros, String, String)>(SQL).bind(org_id).bind(event_name).fetch(e);
+        let mut rows = sqlx::query_as::<_, (String, i64, Micros, String, String)>(sqlx::AssertSqlSafe(sql.as_str())).bind(org_id).bind(event_name).fetch(e);
         while let Some((customer, seq, ts, name, props)) = rows.try_next().await? {
             f(customer, raw((seq, ts, name, props))?)?;
         }

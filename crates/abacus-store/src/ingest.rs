@@ -1,14 +1,13 @@
 //! The exactly-once ingestion path: deduplicate, attribute, store, and count, in one transaction.
 
 use abacus_core::metering::event::ValidEvent;
-use abacus_core::metering::properties::to_json_text;
 use abacus_core::metering::usage::RawEvent;
 use abacus_core::time::Micros;
 
 use crate::db::Connection;
 use crate::error::StoreResult;
 use crate::events::{self, NewEvent, Stored};
-use crate::usage;
+use crate::{tail, usage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -20,7 +19,8 @@ pub enum Outcome {
 }
 
 /// Stores a batch of one organization's events and counts the new ones in every metric's
-/// rollups. Run it in a write transaction: it commits or fails as a whole.
+/// rollups (on SQLite, once the tail they join is settled). Run it in a write transaction: it
+/// commits or fails as a whole.
 pub async fn ingest(
     c: &mut impl Connection,
     org_id: &str,
@@ -28,6 +28,8 @@ pub async fn ingest(
     received_at: Micros,
 ) -> StoreResult<Vec<Outcome>> {
     events::lock_org(c, org_id, false).await?;
+    // PostgreSQL counts new events in the rollups here; SQLite when it settles its tail (`tail`).
+    let counts_now = matches!(c.conn(), crate::Conn::Postgres(_));
 
     // The first occurrence of a unique id in the batch is the one stored.
     let mut first: std::collections::HashMap<&str, usize> =
@@ -50,14 +52,9 @@ pub async fn ingest(
     accounts.dedup();
     let customers = events::resolve_accounts(c, org_id, &accounts).await?;
 
-    let properties: Vec<String> = unique
-        .iter()
-        .map(|i| to_json_text(&batch[*i].properties))
-        .collect();
     let rows: Vec<NewEvent<'_>> = unique
         .iter()
-        .zip(&properties)
-        .map(|(i, props)| {
+        .map(|i| {
             let e = batch[*i];
             NewEvent {
                 unique_id: &e.unique_id,
@@ -66,7 +63,7 @@ pub async fn ingest(
                 event_name: &e.event_name,
                 ts: e.ts,
                 received_at,
-                properties: props,
+                properties: e.stored_properties(),
             }
         })
         .collect();
@@ -83,7 +80,7 @@ pub async fn ingest(
                 outcomes[*i] = Outcome::Stored {
                     matched: row.customer_id.is_some(),
                 };
-                if let Some(customer) = row.customer_id {
+                if counts_now && let Some(customer) = row.customer_id {
                     let e = batch[*i];
                     let raw = RawEvent {
                         seq: *seq,
@@ -107,10 +104,11 @@ pub async fn ingest(
             };
         }
     }
-    let refs: Vec<(&str, &RawEvent)> = fresh.iter().map(|(c, e)| (*c, e)).collect();
-    usage::record(c, org_id, &refs).await?;
-    if events::unindexed(c).await? >= events::INDEX_TAIL {
-        events::index_tail(c).await?;
+    if counts_now {
+        let refs: Vec<(&str, &RawEvent)> = fresh.iter().map(|(c, e)| (*c, e)).collect();
+        usage::record(c, org_id, &refs).await?;
+    } else if tail::pending(c).await? >= tail::TAIL {
+        tail::settle(c).await?;
     }
     Ok(outcomes)
 }

@@ -27,6 +27,7 @@ pub mod products;
 mod sqlite_decimal;
 pub mod subscriptions;
 pub mod tags;
+pub mod tail;
 mod tcp_nodelay;
 #[cfg(feature = "test-support")]
 pub mod testing;

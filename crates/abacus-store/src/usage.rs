@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use abacus_core::metering::bucket::{Bucket, Latest};
 use abacus_core::metering::deltas::{BucketKey, Deltas};
-use abacus_core::metering::metric::Metric;
+use abacus_core::metering::metric::{AggregationMethod, Metric};
 use abacus_core::metering::usage::RawEvent;
+use abacus_core::metering::window::hour_ceil;
 use abacus_core::time::Micros;
 use rust_decimal::Decimal;
 use sqlx::QueryBuilder;
@@ -16,7 +17,7 @@ use sqlx::QueryBuilder;
 use crate::db::{Conn, Connection};
 use crate::error::{StoreError, StoreResult};
 use crate::metrics::{self, Diagnostics};
-use crate::{events, on};
+use crate::{events, on, tail};
 
 #[derive(sqlx::FromRow)]
 struct BucketRow {
@@ -218,7 +219,8 @@ pub async fn record(
     apply(c, org_id, &deltas).await
 }
 
-/// Builds a new metric's rollups from the events already stored.
+/// Builds a new metric's rollups from the events already stored (on SQLite, those already
+/// settled: settling the tail counts the rest in every metric, this one included).
 pub async fn backfill(c: &mut impl Connection, org_id: &str, metric: &Metric) -> StoreResult<()> {
     let mut deltas = Deltas::default();
     let metrics = std::slice::from_ref(metric);
@@ -231,7 +233,59 @@ pub async fn backfill(c: &mut impl Connection, org_id: &str, metric: &Metric) ->
     apply(c, org_id, &deltas).await
 }
 
-/// The stored buckets of one metric and customer with `from <= bucket < to`.
+/// The hourly rollups of one metric and customer with `from <= bucket < to`, the unsettled tail
+/// (see [`tail`]) included: the buckets, and for `count_unique` the distinct values per hour.
+pub async fn rollups(
+    c: &mut impl Connection,
+    org_id: &str,
+    metric: &Metric,
+    customer_id: &str,
+    (from, to): (Micros, Micros),
+) -> StoreResult<(Vec<(Micros, Bucket)>, Vec<(Micros, String)>)> {
+    let mut buckets = buckets(c, org_id, &metric.id, customer_id, (from, to)).await?;
+    let mut distinct = if metric.aggregation.method == AggregationMethod::CountUnique {
+        distinct(c, org_id, &metric.id, customer_id, (from, to)).await?
+    } else {
+        Vec::new()
+    };
+    // An event's bucket is its hour: `from <= hour < to` exactly when `hour_ceil(from) <= ts <
+    // hour_ceil(to)`.
+    let span = (hour_ceil(from), hour_ceil(to));
+    let tail = tail::deltas(c, org_id, metric, Some(customer_id), Some(span)).await?;
+    if !tail.buckets.is_empty() {
+        let mut merged: BTreeMap<Micros, Bucket> = buckets.into_iter().collect();
+        for (key, bucket) in &tail.buckets {
+            merged
+                .entry(key.hour)
+                .or_default()
+                .merge(bucket)
+                .map_err(|o| StoreError::Corrupt(o.to_string()))?;
+        }
+        buckets = merged.into_iter().collect();
+    }
+    distinct.extend(tail.distinct.into_iter().map(|(key, v)| (key.hour, v)));
+    Ok((buckets, distinct))
+}
+
+/// The events `metric` matched but could not use, the unsettled tail included.
+pub async fn diagnostics(
+    c: &mut impl Connection,
+    org_id: &str,
+    metric: &Metric,
+) -> StoreResult<Diagnostics> {
+    let mut d = metrics::diagnostics(c, org_id, &metric.id).await?;
+    // A plain count uses every event it matches.
+    if metric.reads_properties() {
+        let tail = tail::deltas(c, org_id, metric, None, None).await?;
+        if let Some(s) = tail.skipped.get(&metric.id) {
+            d.skipped_missing += s.missing;
+            d.skipped_non_numeric += s.non_numeric;
+        }
+    }
+    Ok(d)
+}
+
+/// The settled buckets of one metric and customer with `from <= bucket < to`.
 pub async fn buckets(
     c: &mut impl Connection,
     org_id: &str,
@@ -252,7 +306,7 @@ pub async fn buckets(
     rows.into_iter().map(BucketRow::into_bucket).collect()
 }
 
-/// The distinct values of one metric and customer per hour with `from <= bucket < to`.
+/// The settled distinct values of one metric and customer per hour with `from <= bucket < to`.
 pub async fn distinct(
     c: &mut impl Connection,
     org_id: &str,

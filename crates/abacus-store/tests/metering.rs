@@ -14,7 +14,7 @@ use abacus_store::events::{self, ListFilter, NewEvent, Stored};
 use abacus_store::ingest::{self, Outcome};
 use abacus_store::metrics::{self, Diagnostics, SortField};
 use abacus_store::testing::TestDb;
-use abacus_store::{Backend, Db, customers, on_both_backends, orgs, usage};
+use abacus_store::{Backend, Db, customers, on_both_backends, orgs, tail, usage};
 use rust_decimal::Decimal;
 
 on_both_backends!(
@@ -25,6 +25,7 @@ on_both_backends!(
     backfill_and_raw_reads,
     raw_reads_cover_the_index_and_its_tail,
     decimal_rollups_merge_in_sql,
+    rollups_read_the_same_settled_or_not,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -72,13 +73,7 @@ fn props(pairs: &[(&str, &str)]) -> Properties {
 }
 
 fn valid(id: &str, account: &str, ts: i64, p: Properties) -> ValidEvent {
-    ValidEvent {
-        unique_id: id.into(),
-        account: account.into(),
-        event_name: "api".into(),
-        ts,
-        properties: p,
-    }
+    ValidEvent::new(id.into(), account.into(), "api".into(), ts, p)
 }
 
 async fn metric(
@@ -101,6 +96,14 @@ async fn metric(
     usage::backfill(&mut tx, org, &m).await.unwrap();
     tx.commit().await.unwrap();
     m
+}
+
+/// Settles SQLite's tail (see `abacus_store::tail`); nothing to do on PostgreSQL.
+async fn settle(db: &Db) {
+    let mut tx = db.begin().await.unwrap();
+    tail::settle(&mut tx).await.unwrap();
+    assert_eq!(tail::pending(&mut tx).await.unwrap(), 0);
+    tx.commit().await.unwrap();
 }
 
 async fn events_insert_dedup_and_list(backend: Backend) {
@@ -231,10 +234,11 @@ async fn accounts_resolve_and_unmatched_events_are_claimed(backend: Backend) {
         vec![Outcome::Stored { matched: false }; 2]
     );
     events::lock_org(&mut tx, &org, true).await.unwrap();
+    // SQLite returns only claimed events its tail has passed; the others are counted when the
+    // tail is settled.
     let claimed = events::claim_unmatched(&mut tx, &org, &acme, &["ghost".to_string()])
         .await
         .unwrap();
-    assert_eq!(claimed.len(), 2);
     let pairs: Vec<(&str, &RawEvent)> = claimed.iter().map(|e| (acme.as_str(), e)).collect();
     usage::record(&mut tx, &org, &pairs).await.unwrap();
     assert!(
@@ -244,12 +248,16 @@ async fn accounts_resolve_and_unmatched_events_are_claimed(backend: Backend) {
             .is_empty()
     );
     tx.commit().await.unwrap();
-    let mut c = db.read().await.unwrap();
-    let buckets = usage::buckets(&mut c, &org, &m.id, &acme, (0, 10 * HOUR))
-        .await
-        .unwrap();
-    let total: Decimal = buckets.iter().map(|(_, b)| b.sum).sum();
-    assert_eq!(total, Decimal::from_str("3.5").unwrap());
+    let total = async || {
+        let mut c = db.read().await.unwrap();
+        let (buckets, _) = usage::rollups(&mut c, &org, &m, &acme, (0, 10 * HOUR))
+            .await
+            .unwrap();
+        buckets.iter().map(|(_, b)| b.sum).sum::<Decimal>()
+    };
+    assert_eq!(total().await, Decimal::from_str("3.5").unwrap());
+    settle(&db).await;
+    assert_eq!(total().await, Decimal::from_str("3.5").unwrap());
 }
 
 async fn metrics_crud_lists_and_diagnostics(backend: Backend) {
@@ -453,6 +461,7 @@ async fn ingest_counts_once_and_rollups_merge_exactly(backend: Backend) {
         ]
     );
 
+    settle(&db).await;
     let mut c = db.read().await.unwrap();
     let buckets: BTreeMap<i64, Bucket> =
         usage::buckets(&mut c, &org, &sum.id, &acme, (0, 2 * HOUR))
@@ -519,6 +528,7 @@ async fn backfill_and_raw_reads(backend: Backend) {
     ingest::ingest(&mut tx, &org, &refs, 1).await.unwrap();
     tx.commit().await.unwrap();
     let sum = metric(&db, &org, "sum", Some("v")).await;
+    settle(&db).await;
     let mut c = db.read().await.unwrap();
     let buckets = usage::buckets(&mut c, &org, &sum.id, &acme, (0, 10 * HOUR))
         .await
@@ -542,9 +552,9 @@ async fn backfill_and_raw_reads(backend: Backend) {
 }
 
 /// Raw reads find every event of a customer whether it is in SQLite's batched `event_index` or in
-/// the unindexed tail above its watermark, including events claimed on either side of it, and the
-/// ingest path indexes the tail once it is `INDEX_TAIL` long. (On PostgreSQL indexing is a no-op and
-/// the same reads must hold.)
+/// the unsettled tail above its watermark, including events claimed on either side of it, and the
+/// ingest path settles the tail once it is `tail::TAIL` long. (On PostgreSQL settling is a no-op
+/// and the same reads must hold.)
 async fn raw_reads_cover_the_index_and_its_tail(backend: Backend) {
     let Some((_t, db, org)) = setup(backend).await else {
         return;
@@ -572,12 +582,7 @@ async fn raw_reads_cover_the_index_and_its_tail(backend: Backend) {
         ingest::ingest(&mut tx, &org, &refs, 0).await.unwrap();
         tx.commit().await.unwrap();
     };
-    let index = async |db: &Db| {
-        let mut tx = db.begin().await.unwrap();
-        events::index_tail(&mut tx).await.unwrap();
-        assert_eq!(events::unindexed(&mut tx).await.unwrap(), 0);
-        tx.commit().await.unwrap();
-    };
+    let index = settle;
     let claim = async |db: &Db, name: &str, account: &str| {
         let id = customer(db, &org, name, &[]).await;
         let mut tx = db.begin().await.unwrap();
@@ -635,10 +640,10 @@ async fn raw_reads_cover_the_index_and_its_tail(backend: Backend) {
         check(&db, id, &[account], &sent).await;
     }
 
-    // A tail of INDEX_TAIL events is indexed by the ingest transaction that reaches it.
-    send(&db, "acme", events::INDEX_TAIL, &mut sent).await;
+    // A tail of TAIL events is settled by the ingest transaction that reaches it.
+    send(&db, "acme", tail::TAIL, &mut sent).await;
     let mut c = db.read().await.unwrap();
-    assert_eq!(events::unindexed(&mut c).await.unwrap(), 0);
+    assert_eq!(tail::pending(&mut c).await.unwrap(), 0);
     drop(c);
     check(&db, &acme, &["acme"], &sent).await;
 }
@@ -661,6 +666,8 @@ async fn decimal_rollups_merge_in_sql(backend: Backend) {
         let mut tx = db.begin().await.unwrap();
         ingest::ingest(&mut tx, &org, &refs, 1).await.unwrap();
         tx.commit().await.unwrap();
+        // Settled one at a time, so SQLite merges in SQL as the ingest path once did.
+        settle(&db).await;
     }
     let mut c = db.read().await.unwrap();
     let s = usage::buckets(&mut c, &org, &sum.id, &acme, (0, HOUR))
@@ -678,4 +685,109 @@ async fn decimal_rollups_merge_in_sql(backend: Backend) {
         m[0].1.max,
         Some(Decimal::from_str("12345678901234567.0000000001").unwrap())
     );
+}
+
+/// On SQLite the newest events reach the stored rollups only when the tail is settled, and every
+/// reader adds the tail itself. Whenever it is read, each event counts once: before settling and
+/// after, for a metric created while a tail was waiting (its backfill covers the settled events,
+/// settling the rest), and for unmatched events claimed out of the tail.
+async fn rollups_read_the_same_settled_or_not(backend: Backend) {
+    let Some((_t, db, org)) = setup(backend).await else {
+        return;
+    };
+    let acme = customer(&db, &org, "Acme", &["acme"]).await;
+    let sum = metric(&db, &org, "sum", Some("v")).await;
+    let uniq = metric(&db, &org, "count_unique", Some("v")).await;
+    let mut n = 0;
+    // Event n: value n % 7 (a word when n % 5 == 0, none when n % 11 == 0), 10 minutes apart.
+    let mut send = async |db: &Db, account: &str, count: usize| {
+        let batch: Vec<ValidEvent> = (0..count)
+            .map(|_| {
+                n += 1;
+                let mut p = Properties::new();
+                if n % 5 == 0 {
+                    p.insert("v".into(), PropValue::Str("many".into()));
+                } else if n % 11 != 0 {
+                    p.insert("v".into(), PropValue::Num((n % 7).to_string()));
+                }
+                valid(&format!("s{n}"), account, n * HOUR / 6, p)
+            })
+            .collect();
+        let refs: Vec<&ValidEvent> = batch.iter().collect();
+        let mut tx = db.begin().await.unwrap();
+        ingest::ingest(&mut tx, &org, &refs, 0).await.unwrap();
+        tx.commit().await.unwrap();
+    };
+    send(&db, "acme", 30).await;
+    settle(&db).await;
+    send(&db, "acme", 25).await;
+    send(&db, "ghost", 12).await;
+    // Created with a tail waiting: the same definition as `sum`, so it must read the same.
+    let late = metric(&db, &org, "sum", Some("v")).await;
+    let ghost = customer(&db, &org, "Ghost", &[]).await;
+    let mut tx = db.begin().await.unwrap();
+    events::lock_org(&mut tx, &org, true).await.unwrap();
+    let claimed = events::claim_unmatched(&mut tx, &org, &ghost, &["ghost".to_string()])
+        .await
+        .unwrap();
+    let pairs: Vec<(&str, &RawEvent)> = claimed.iter().map(|e| (ghost.as_str(), e)).collect();
+    usage::record(&mut tx, &org, &pairs).await.unwrap();
+    tx.commit().await.unwrap();
+
+    type Read = Vec<(Vec<(i64, Bucket)>, Vec<(i64, String)>, Diagnostics)>;
+    let read = async |db: &Db| -> Read {
+        let mut c = db.read().await.unwrap();
+        let mut out = Vec::new();
+        for m in [&sum, &late, &uniq] {
+            for customer in [&acme, &ghost] {
+                let (buckets, mut distinct) =
+                    usage::rollups(&mut c, &org, m, customer, (0, 20 * HOUR))
+                        .await
+                        .unwrap();
+                distinct.sort();
+                distinct.dedup();
+                let d = usage::diagnostics(&mut c, &org, m).await.unwrap();
+                out.push((buckets, distinct, d));
+            }
+        }
+        out
+    };
+    let before = read(&db).await;
+    let total = |r: &Read, i: usize| r[i].0.iter().map(|(_, b)| b.sum).sum::<Decimal>();
+    let events = |r: &Read, i: usize| r[i].0.iter().map(|(_, b)| b.events).sum::<i64>();
+    // Events 1..=55 are acme's, 56..=67 ghost's.
+    let want = |ns: std::ops::RangeInclusive<i64>| -> Decimal {
+        ns.filter(|n| n % 5 != 0 && n % 11 != 0)
+            .map(|n| Decimal::from(n % 7))
+            .sum()
+    };
+    assert_eq!(total(&before, 0), want(1..=55), "sum, acme");
+    assert_eq!(total(&before, 1), want(56..=67), "sum, ghost");
+    assert_eq!((events(&before, 0), events(&before, 1)), (55, 12));
+    assert_eq!(before[0], before[2], "a metric made with a tail waiting");
+    assert_eq!(before[1], before[3], "a metric made with a tail waiting");
+    assert_eq!(
+        before[0].2,
+        Diagnostics {
+            skipped_missing: 5,
+            skipped_non_numeric: 13
+        },
+        "11, 22, 33, 44 and 66 carry no value; 5, 10, ..., 65 a word"
+    );
+    let mut distinct: Vec<(i64, String)> = (1..=55i64)
+        .filter(|n| n % 5 == 0 || n % 11 != 0)
+        .map(|n| {
+            let v = if n % 5 == 0 {
+                "many".to_string()
+            } else {
+                (n % 7).to_string()
+            };
+            (n * HOUR / 6 / HOUR * HOUR, v)
+        })
+        .collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(before[4].1, distinct, "count_unique, acme");
+    settle(&db).await;
+    assert_eq!(read(&db).await, before, "settling changes no answer");
 }

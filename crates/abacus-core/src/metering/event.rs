@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::metering::properties::{Properties, scalar};
+use crate::metering::properties::{Properties, scalar, to_json_text};
 use crate::time::{Micros, parse_rfc3339};
 
 /// How far ahead of the server's clock a timestamp may be.
@@ -38,6 +38,34 @@ pub struct ValidEvent {
     pub event_name: String,
     pub ts: Micros,
     pub properties: Properties,
+    /// `properties` as stored: serialized where the event is made (a request handler), not on
+    /// the single SQLite writer's path.
+    stored_properties: String,
+}
+
+impl ValidEvent {
+    pub fn new(
+        unique_id: String,
+        account: String,
+        event_name: String,
+        ts: Micros,
+        properties: Properties,
+    ) -> ValidEvent {
+        let stored_properties = to_json_text(&properties);
+        ValidEvent {
+            unique_id,
+            account,
+            event_name,
+            ts,
+            properties,
+            stored_properties,
+        }
+    }
+
+    /// The properties as compact JSON text, as the events table stores them.
+    pub fn stored_properties(&self) -> &str {
+        &self.stored_properties
+    }
 }
 
 /// Why an event was refused. `code` is stable and machine-readable; `reason` is for people.
@@ -149,13 +177,7 @@ impl EventFields {
         };
         let properties =
             properties(self.properties).map_err(|r| reject("invalid_properties", r))?;
-        Ok(ValidEvent {
-            unique_id: unique,
-            account,
-            event_name,
-            ts,
-            properties,
-        })
+        Ok(ValidEvent::new(unique, account, event_name, ts, properties))
     }
 }
 

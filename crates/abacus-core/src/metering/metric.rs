@@ -404,6 +404,12 @@ impl Metric {
                 || self.filter_groups.iter().any(|g| g.matches(props)))
     }
 
+    /// Whether an event's properties can change what it contributes (a field to read or filters
+    /// to apply); a plain count needs only the event's name.
+    pub fn reads_properties(&self) -> bool {
+        self.aggregation.method != AggregationMethod::Count || !self.filter_groups.is_empty()
+    }
+
     pub fn contribution(&self, event_name: &str, props: &Properties) -> Contribution {
         if !self.matches(event_name, props) {
             return Contribution::Excluded;
@@ -484,6 +490,35 @@ mod tests {
         ];
         for (f, expected) in cases {
             assert_eq!(f.matches(&p), expected, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_plain_count_reads_no_properties() {
+        let p = from_json_text(r#"{"region": "eu", "tokens": "x"}"#).unwrap();
+        let empty = Properties::new();
+        let plain = metric(AggregationMethod::Count, Some("tokens"), vec![]);
+        assert!(!plain.reads_properties());
+        assert_eq!(
+            plain.contribution("api", &p),
+            plain.contribution("api", &empty)
+        );
+        let eu = FilterGroup {
+            operator: GroupOp::And,
+            filters: vec![filter("region", FilterOp::Equal, "eu")],
+        };
+        let filtered = metric(AggregationMethod::Count, None, vec![eu]);
+        assert!(filtered.reads_properties());
+        assert_ne!(
+            filtered.contribution("api", &p),
+            filtered.contribution("api", &empty)
+        );
+        for method in [
+            AggregationMethod::Sum,
+            AggregationMethod::CountUnique,
+            AggregationMethod::Latest,
+        ] {
+            assert!(metric(method, Some("tokens"), vec![]).reads_properties());
         }
     }
 

@@ -335,7 +335,7 @@ async fn list_metrics(
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for m in rows {
-        let d = abacus_store::metrics::diagnostics(&mut conn, &tenant.org_id, &m.id).await?;
+        let d = abacus_store::usage::diagnostics(&mut conn, &tenant.org_id, &m).await?;
         out.push((m, d));
     }
     Ok(match version {

@@ -586,6 +586,8 @@ async fn claim_loop(db: &Db, now: Micros, s: &Settings) -> ApiResult<Report> {
             return Ok(report);
         }
         let mut tx = db.begin().await?;
+        // SQLite: with the newest events settled, no usage read of the batch scans them.
+        abacus_store::tail::settle(&mut tx).await?;
         let mut batch = Batch {
             now,
             settings: s,

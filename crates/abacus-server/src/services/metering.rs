@@ -38,7 +38,7 @@ pub async fn get(
     let metric = metrics::get(c, org_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found(WHAT, id))?;
-    let diagnostics = metrics::diagnostics(c, org_id, id).await?;
+    let diagnostics = abacus_store::usage::diagnostics(c, org_id, &metric).await?;
     Ok((metric, diagnostics))
 }
 
@@ -288,17 +288,7 @@ async fn fetch(
     }
     let (buckets, distinct) = match whole.hour_span() {
         None => (Vec::new(), Vec::new()),
-        Some(span) => {
-            let b = abacus_store::usage::buckets(tx, org_id, &metric.id, customer_id, span).await?;
-            let d = if metric.aggregation.method
-                == abacus_core::metering::AggregationMethod::CountUnique
-            {
-                abacus_store::usage::distinct(tx, org_id, &metric.id, customer_id, span).await?
-            } else {
-                Vec::new()
-            };
-            (b, d)
-        }
+        Some(span) => abacus_store::usage::rollups(tx, org_id, metric, customer_id, span).await?,
     };
     let raw = abacus_store::usage::raw_events(tx, org_id, customer_id, &metric.event_name, &merged)
         .await?;
