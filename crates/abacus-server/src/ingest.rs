@@ -113,6 +113,7 @@ async fn run_writer(db: Db, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver
         tail = db.backend() == Backend::Sqlite;
         if tail && tail_is_old(&db).await {
             settle(&db).await;
+            tail = false;
         }
     }
 }

@@ -251,7 +251,7 @@ pub async fn claim_unmatched(
     if accounts.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(i64, Micros, String, String)> = on!(c, e => {
+    let mut rows: Vec<(i64, Micros, String, String)> = on!(c, e => {
         let mut q = QueryBuilder::new("UPDATE events SET customer_id = ");
         q.push_bind(customer_id).push(" WHERE org_id = ").push_bind(org_id).push(" AND customer_id IS NULL AND account IN (");
         let mut sep = q.separated(", ");
@@ -261,7 +261,6 @@ pub async fn claim_unmatched(
         q.push(") RETURNING seq, ts, event_name, properties");
         q.build_query_as().fetch_all(e).await
     })?;
-    let mut rows = rows;
     if let Conn::Sqlite(e) = c.conn() {
         // Settling has passed the claimed events at or below its watermark: index them here.
         let through: i64 = sqlx::query_scalar("SELECT indexed_through FROM event_index_state")

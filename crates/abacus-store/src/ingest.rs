@@ -28,8 +28,7 @@ pub async fn ingest(
     received_at: Micros,
 ) -> StoreResult<Vec<Outcome>> {
     events::lock_org(c, org_id, false).await?;
-    // PostgreSQL counts new events in the rollups here; SQLite when it settles its tail (`tail`).
-    let counts_now = matches!(c.conn(), crate::Conn::Postgres(_));
+    let postgres = matches!(c.conn(), crate::Conn::Postgres(_));
 
     // The first occurrence of a unique id in the batch is the one stored.
     let mut first: std::collections::HashMap<&str, usize> =
@@ -43,7 +42,7 @@ pub async fn ingest(
     }
     // Sorted by unique id so concurrent PostgreSQL transactions lock rows in one order (SQLite
     // has one writer).
-    if matches!(c.conn(), crate::Conn::Postgres(_)) {
+    if postgres {
         unique.sort_by(|a, b| batch[*a].unique_id.cmp(&batch[*b].unique_id));
     }
 
@@ -80,7 +79,7 @@ pub async fn ingest(
                 outcomes[*i] = Outcome::Stored {
                     matched: row.customer_id.is_some(),
                 };
-                if counts_now && let Some(customer) = row.customer_id {
+                if postgres && let Some(customer) = row.customer_id {
                     let e = batch[*i];
                     let raw = RawEvent {
                         seq: *seq,
@@ -104,7 +103,8 @@ pub async fn ingest(
             };
         }
     }
-    if counts_now {
+    // PostgreSQL counts new events in the rollups here; SQLite when it settles its tail (`tail`).
+    if postgres {
         let refs: Vec<(&str, &RawEvent)> = fresh.iter().map(|(c, e)| (*c, e)).collect();
         usage::record(c, org_id, &refs).await?;
     } else if tail::pending(c).await? >= tail::TAIL {

@@ -24,7 +24,7 @@ use abacus_core::time::Micros;
 
 use crate::db::{Conn, Connection};
 use crate::error::{StoreError, StoreResult};
-use crate::{metrics, usage};
+use crate::usage;
 
 /// The ingest transaction that brings the tail to this many events settles it. A pass costs a
 /// fixed part (a few index and rollup pages per customer) and a part per event (reading it back,
@@ -71,24 +71,18 @@ pub async fn settle(c: &mut impl Connection) -> StoreResult<()> {
     )
     .fetch_all(&mut *e)
     .await?;
-    let mut by_org: HashMap<String, HashMap<String, Vec<Metric>>> = HashMap::new();
+    let mut by_org: HashMap<String, Vec<&str>> = HashMap::new();
     for (org, name) in &names {
-        by_org
-            .entry(org.clone())
-            .or_default()
-            .insert(name.clone(), Vec::new());
+        by_org.entry(org.clone()).or_default().push(name);
     }
-    for (org, by_name) in &mut by_org {
-        let wanted: Vec<&str> = by_name.keys().map(String::as_str).collect();
-        for m in metrics::for_event_names(&mut e, org, &wanted).await? {
-            if let Some(list) = by_name.get_mut(&m.event_name) {
-                list.push(m);
-            }
-        }
+    let mut metrics: HashMap<String, HashMap<String, Vec<Metric>>> = HashMap::new();
+    for (org, names) in by_org {
+        let by_name = usage::metrics_by_name(&mut e, &org, &names).await?;
+        metrics.insert(org, by_name);
     }
     let mut deltas: HashMap<String, Deltas> = HashMap::new();
     each_event(e, &Only::default(), |row| {
-        let Some(metrics) = by_org
+        let Some(metrics) = metrics
             .get(&*row.org_id)
             .and_then(|n| n.get(&*row.event_name))
         else {

@@ -3,7 +3,7 @@
 //! Both backends merge in the upsert itself, exactly: PostgreSQL with NUMERIC arithmetic, SQLite
 //! with the decimal functions of `sqlite_decimal`. Concurrent writers never lose an update.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use abacus_core::metering::bucket::{Bucket, Latest};
 use abacus_core::metering::deltas::{BucketKey, Deltas};
@@ -181,6 +181,22 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
 
 const CHUNK: usize = crate::db::STATEMENT_ROWS;
 
+/// The organization's metrics of each of these event names (an empty list where it has none).
+pub(crate) async fn metrics_by_name(
+    c: &mut impl Connection,
+    org_id: &str,
+    names: &[&str],
+) -> StoreResult<HashMap<String, Vec<Metric>>> {
+    let mut by_name: HashMap<String, Vec<Metric>> =
+        names.iter().map(|n| (n.to_string(), Vec::new())).collect();
+    for m in metrics::for_event_names(c, org_id, names).await? {
+        if let Some(list) = by_name.get_mut(&m.event_name) {
+            list.push(m);
+        }
+    }
+    Ok(by_name)
+}
+
 /// Counts newly attributed events in the rollups of every metric of their names.
 pub async fn record(
     c: &mut impl Connection,
@@ -193,23 +209,10 @@ pub async fn record(
     let mut names: Vec<&str> = events.iter().map(|(_, e)| e.event_name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    let metrics = metrics::for_event_names(c, org_id, &names).await?;
-    if metrics.is_empty() {
+    let by_name = metrics_by_name(c, org_id, &names).await?;
+    if by_name.values().all(Vec::is_empty) {
         return Ok(());
     }
-    let by_name: BTreeMap<&str, Vec<Metric>> = names
-        .iter()
-        .map(|n| {
-            (
-                *n,
-                metrics
-                    .iter()
-                    .filter(|m| m.event_name == *n)
-                    .cloned()
-                    .collect(),
-            )
-        })
-        .collect();
     let mut deltas = Deltas::default();
     for (customer, event) in events {
         deltas

@@ -57,73 +57,20 @@ impl Deltas {
                 }
                 _ => {}
             }
-            let hour = hour_floor(event.ts);
-            let parts: &dyn KeyParts = &(m.id.as_str(), customer_id, hour);
+            let key = BucketKey {
+                metric_id: m.id.clone(),
+                customer_id: customer_id.to_string(),
+                hour: hour_floor(event.ts),
+            };
             if let Contribution::Distinct(v) = &c {
-                self.distinct.insert((owned(parts), v.clone()));
+                self.distinct.insert((key.clone(), v.clone()));
             }
-            // Most events land in a bucket already there: look it up without allocating a key.
-            if !self.buckets.contains_key(parts) {
-                self.buckets.insert(owned(parts), Bucket::default());
-            }
-            if let Some(bucket) = self.buckets.get_mut(parts) {
-                bucket.add(&c, event.ts, event.seq)?;
-            }
+            self.buckets
+                .entry(key)
+                .or_default()
+                .add(&c, event.ts, event.seq)?;
         }
         Ok(())
-    }
-}
-
-/// A bucket key's parts, borrowed: what `buckets` is searched by. Ordered as [`BucketKey`]'s
-/// derived order (metric, customer, hour), which the `Borrow` below requires.
-trait KeyParts {
-    fn parts(&self) -> (&str, &str, Micros);
-}
-
-impl KeyParts for BucketKey {
-    fn parts(&self) -> (&str, &str, Micros) {
-        (&self.metric_id, &self.customer_id, self.hour)
-    }
-}
-
-impl KeyParts for (&str, &str, Micros) {
-    fn parts(&self) -> (&str, &str, Micros) {
-        *self
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn KeyParts + 'a> for BucketKey {
-    fn borrow(&self) -> &(dyn KeyParts + 'a) {
-        self
-    }
-}
-
-impl PartialEq for dyn KeyParts + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for dyn KeyParts + '_ {}
-
-impl PartialOrd for dyn KeyParts + '_ {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for dyn KeyParts + '_ {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.parts().cmp(&other.parts())
-    }
-}
-
-fn owned(parts: &dyn KeyParts) -> BucketKey {
-    let (metric_id, customer_id, hour) = parts.parts();
-    BucketKey {
-        metric_id: metric_id.to_string(),
-        customer_id: customer_id.to_string(),
-        hour,
     }
 }
 
