@@ -92,6 +92,10 @@ impl TestApp {
             // calling `services::billing::run_once` at the instants they choose (or configure a
             // poll).
             billing_poll_ms: 3_600_000,
+            // Likewise the overdue sweep (wall clock): at its default minute it could record
+            // invoices of a test's simulated past as overdue, and touch their `updated_at`,
+            // while a test longer than a minute compares them.
+            invoices_overdue_poll_ms: 3_600_000,
             ..ServeConfig::default()
         };
         configure(&mut config);
