@@ -79,8 +79,10 @@ impl Db {
             // Page caches: the writer's holds the pages ingestion appends to and the rollups;
             // readers touch few. 16 MiB ingests 2 million events as fast as 40 or 64 MiB did once
             // the per-customer index moved out of the commit path (migration 0010), and keeps the
-            // server further under 200 MB (README, Performance). 24 cached statements: multi-row
-            // inserts of every batch size are distinct statements.
+            // server further under 200 MB (README, Performance). A reader's cache is 2 MiB: there
+            // are up to 16 of them, and at 8 MiB each the readers of a busy server held 190 MiB
+            // between them; the OS page cache holds the file either way. 24 cached statements:
+            // multi-row inserts of every batch size are distinct statements.
             let cache = |mib: u32| format!("-{}", mib * 1024);
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
@@ -101,7 +103,7 @@ impl Db {
             let read = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(60))
-                .connect_with(options.read_only(true).pragma("cache_size", cache(8)))
+                .connect_with(options.read_only(true).pragma("cache_size", cache(2)))
                 .await?;
             Ok(Db::Sqlite { read, write })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {

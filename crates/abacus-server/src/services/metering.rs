@@ -132,7 +132,10 @@ pub async fn org_time_zone(c: &mut impl Connection, org_id: &str) -> ApiResult<T
 pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiResult<UsageAnswer> {
     let mut tx = db.read_tx().await?;
     let customer_id = customers::resolve(&mut tx, org_id, customer).await?;
-    let (metric, _) = get(&mut tx, org_id, &q.metric_id).await?;
+    // Not `get`: a usage answer has no use for the metric's diagnostics, which scan the tail.
+    let metric = metrics::get(&mut tx, org_id, &q.metric_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(WHAT, &q.metric_id))?;
     let whole = windows(q.from, q.to, None, &TimeZone::UTC).map_err(window_error)?;
     let overflow = |e: abacus_core::metering::bucket::Overflow| {
         ApiError::invalid_field("metric_id", e.to_string())
