@@ -142,6 +142,9 @@ impl Db {
             Db::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
+        let mut tx = self.begin().await?;
+        crate::usage::build_daily(&mut tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 

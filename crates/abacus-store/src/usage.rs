@@ -1,15 +1,16 @@
-//! Hourly usage rollups: applying [`Deltas`] and reading buckets back.
+//! Usage rollups, hourly and daily: applying [`Deltas`] and reading buckets back.
 //!
-//! Both backends merge in the upsert itself, exactly: PostgreSQL with NUMERIC arithmetic, SQLite
-//! with the decimal functions of `sqlite_decimal`. Concurrent writers never lose an update.
+//! Every write goes to both levels through [`apply`], so the daily rows are always the hourly
+//! rows gathered into UTC days. Both backends merge in the upsert itself, exactly: PostgreSQL
+//! with NUMERIC arithmetic, SQLite with the decimal functions of `sqlite_decimal`. Concurrent
+//! writers never lose an update.
 
 use std::collections::{BTreeMap, HashMap};
 
 use abacus_core::metering::bucket::{Bucket, Latest};
 use abacus_core::metering::deltas::{BucketKey, Deltas};
 use abacus_core::metering::metric::{AggregationMethod, Metric};
-use abacus_core::metering::usage::RawEvent;
-use abacus_core::metering::window::hour_ceil;
+use abacus_core::metering::usage::{RawEvent, Rollups};
 use abacus_core::time::Micros;
 use rust_decimal::Decimal;
 use sqlx::QueryBuilder;
@@ -65,23 +66,67 @@ const SQLITE_BUCKET_COLUMNS: &str = "bucket, event_count, value_count, value_sum
 const PG_BUCKET_COLUMNS: &str = "bucket, event_count, value_count, value_sum::text AS value_sum, value_min::text AS value_min, \
      value_max::text AS value_max, latest_ts, latest_seq, latest_value::text AS latest_value";
 
-/// Merges `deltas` into the stored rollups and metric diagnostics.
+/// Where one level of rollups is stored.
+struct Level {
+    buckets: &'static str,
+    distinct: &'static str,
+}
+
+const HOURLY: Level = Level {
+    buckets: "usage_buckets",
+    distinct: "usage_distinct",
+};
+const DAILY: Level = Level {
+    buckets: "usage_days",
+    distinct: "usage_distinct_days",
+};
+
+fn overflow(o: abacus_core::metering::bucket::Overflow) -> StoreError {
+    StoreError::Corrupt(o.to_string())
+}
+
+/// Merges hourly `deltas` into the stored rollups of both levels and the metric diagnostics.
 pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> StoreResult<()> {
+    write_level(c, org_id, &HOURLY, deltas).await?;
+    write_level(c, org_id, &DAILY, &deltas.by_day().map_err(overflow)?).await?;
+    for (metric_id, s) in &deltas.skipped {
+        metrics::add_diagnostics(
+            c,
+            org_id,
+            metric_id,
+            Diagnostics {
+                skipped_missing: s.missing,
+                skipped_non_numeric: s.non_numeric,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Merges the buckets and distinct values of `deltas` into one level's tables.
+async fn write_level(
+    c: &mut impl Connection,
+    org_id: &str,
+    level: &Level,
+    deltas: &Deltas,
+) -> StoreResult<()> {
     match c.conn() {
         Conn::Sqlite(e) => {
             // `dec_add` / `dec_min` / `dec_max` (see sqlite_decimal.rs) merge exactly in SQL.
             let rows: Vec<(&BucketKey, &Bucket)> = deltas.buckets.iter().collect();
             for chunk in rows.chunks(SQLITE_BUCKETS_PER_STATEMENT) {
                 let s = |d: Option<Decimal>| d.map(|d| d.to_string());
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO usage_buckets (org_id, metric_id, customer_id, bucket, event_count, value_count, value_sum,
+                let mut q = QueryBuilder::new(format!(
+                    "INSERT INTO {} (org_id, metric_id, customer_id, bucket, event_count, value_count, value_sum,
                          value_min, value_max, latest_ts, latest_seq, latest_value) ",
-                );
+                    level.buckets
+                ));
                 q.push_values(chunk, |mut b, (k, m)| {
                     b.push_bind(org_id)
                         .push_bind(k.metric_id.as_str())
                         .push_bind(k.customer_id.as_str())
-                        .push_bind(k.hour)
+                        .push_bind(k.start)
                         .push_bind(m.events)
                         .push_bind(m.values)
                         .push_bind(m.sum.to_string())
@@ -117,8 +162,8 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
                         .map(|(_, b)| f(b).map(|d| d.to_string()))
                         .collect::<Vec<Option<String>>>()
                 };
-                sqlx::query(
-                    "INSERT INTO usage_buckets AS u (org_id, metric_id, customer_id, bucket, event_count, value_count, value_sum,
+                let sql = format!(
+                    "INSERT INTO {} AS u (org_id, metric_id, customer_id, bucket, event_count, value_count, value_sum,
                          value_min, value_max, latest_ts, latest_seq, latest_value)
                      SELECT $1, m, c, b, ec, vc, s::numeric, mn::numeric, mx::numeric, lt, ls, lv::numeric
                      FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[],
@@ -135,46 +180,61 @@ pub async fn apply(c: &mut impl Connection, org_id: &str, deltas: &Deltas) -> St
                                           THEN EXCLUDED.latest_value ELSE u.latest_value END,
                          latest_seq = CASE WHEN u.latest_ts IS NULL OR (EXCLUDED.latest_ts, EXCLUDED.latest_seq) > (u.latest_ts, u.latest_seq)
                                           THEN EXCLUDED.latest_seq ELSE u.latest_seq END",
-                )
-                .bind(org_id)
-                .bind(chunk.iter().map(|(k, _)| k.metric_id.as_str()).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|(k, _)| k.customer_id.as_str()).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|(k, _)| k.hour).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|(_, b)| b.events).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|(_, b)| b.values).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|(_, b)| b.sum.to_string()).collect::<Vec<_>>())
-                .bind(text(|b| b.min))
-                .bind(text(|b| b.max))
-                .bind(chunk.iter().map(|(_, b)| b.latest.map(|l| l.ts)).collect::<Vec<_>>())
-                .bind(chunk.iter().map(|(_, b)| b.latest.map(|l| l.seq)).collect::<Vec<_>>())
-                .bind(text(|b| b.latest.map(|l| l.value)))
-                .execute(&mut *e)
-                .await?;
+                    level.buckets
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(org_id)
+                    .bind(
+                        chunk
+                            .iter()
+                            .map(|(k, _)| k.metric_id.as_str())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(
+                        chunk
+                            .iter()
+                            .map(|(k, _)| k.customer_id.as_str())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(chunk.iter().map(|(k, _)| k.start).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|(_, b)| b.events).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|(_, b)| b.values).collect::<Vec<_>>())
+                    .bind(
+                        chunk
+                            .iter()
+                            .map(|(_, b)| b.sum.to_string())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(text(|b| b.min))
+                    .bind(text(|b| b.max))
+                    .bind(
+                        chunk
+                            .iter()
+                            .map(|(_, b)| b.latest.map(|l| l.ts))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(
+                        chunk
+                            .iter()
+                            .map(|(_, b)| b.latest.map(|l| l.seq))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(text(|b| b.latest.map(|l| l.value)))
+                    .execute(&mut *e)
+                    .await?;
             }
         }
     }
     let distinct: Vec<&(BucketKey, String)> = deltas.distinct.iter().collect();
     for chunk in distinct.chunks(CHUNK) {
         on!(c, e => {
-            let mut q = QueryBuilder::new("INSERT INTO usage_distinct (org_id, metric_id, customer_id, bucket, value) ");
+            let mut q = QueryBuilder::new(format!("INSERT INTO {} (org_id, metric_id, customer_id, bucket, value) ", level.distinct));
             q.push_values(chunk, |mut b, (k, v)| {
-                b.push_bind(org_id).push_bind(k.metric_id.as_str()).push_bind(k.customer_id.as_str()).push_bind(k.hour).push_bind(v.as_str());
+                b.push_bind(org_id).push_bind(k.metric_id.as_str()).push_bind(k.customer_id.as_str()).push_bind(k.start).push_bind(v.as_str());
             });
             q.push(" ON CONFLICT DO NOTHING");
             q.build().execute(e).await.map(|r| r.rows_affected())
         })?;
-    }
-    for (metric_id, s) in &deltas.skipped {
-        metrics::add_diagnostics(
-            c,
-            org_id,
-            metric_id,
-            Diagnostics {
-                skipped_missing: s.missing,
-                skipped_non_numeric: s.non_numeric,
-            },
-        )
-        .await?;
     }
     Ok(())
 }
@@ -217,7 +277,7 @@ pub async fn record(
     for (customer, event) in events {
         deltas
             .add(&by_name[event.event_name.as_str()], customer, event)
-            .map_err(|o| StoreError::Corrupt(o.to_string()))?;
+            .map_err(overflow)?;
     }
     apply(c, org_id, &deltas).await
 }
@@ -228,46 +288,78 @@ pub async fn backfill(c: &mut impl Connection, org_id: &str, metric: &Metric) ->
     let mut deltas = Deltas::default();
     let metrics = std::slice::from_ref(metric);
     events::scan_attributed(c, org_id, &metric.event_name, |customer, event| {
-        deltas
-            .add(metrics, &customer, &event)
-            .map_err(|o| StoreError::Corrupt(o.to_string()))
+        deltas.add(metrics, &customer, &event).map_err(overflow)
     })
     .await?;
     apply(c, org_id, &deltas).await
 }
 
-/// The hourly rollups of one metric and customer with `from <= bucket < to`, the unsettled tail
-/// (see [`tail`]) included: the buckets, and for `count_unique` the distinct values per hour.
+/// The rollups of one metric and customer a usage plan reads: the daily rows starting in `days`,
+/// the hourly rows starting in `hours` (ranges of whole UTC days and hours, as
+/// [`abacus_core::metering::usage::plan`] makes them), with the unsettled tail (see [`tail`])
+/// folded in.
 pub async fn rollups(
     c: &mut impl Connection,
     org_id: &str,
     metric: &Metric,
     customer_id: &str,
-    (from, to): (Micros, Micros),
-) -> StoreResult<(Vec<(Micros, Bucket)>, Vec<(Micros, String)>)> {
-    let mut buckets = buckets(c, org_id, &metric.id, customer_id, (from, to)).await?;
-    let mut distinct = if metric.aggregation.method == AggregationMethod::CountUnique {
-        distinct(c, org_id, &metric.id, customer_id, (from, to)).await?
-    } else {
-        Vec::new()
-    };
-    // An event's bucket is its hour: `from <= hour < to` exactly when `hour_ceil(from) <= ts <
-    // hour_ceil(to)`.
-    let span = (hour_ceil(from), hour_ceil(to));
-    let tail = tail::deltas(c, org_id, metric, Some(customer_id), Some(span)).await?;
-    if !tail.buckets.is_empty() {
-        let mut merged: BTreeMap<Micros, Bucket> = buckets.into_iter().collect();
-        for (key, bucket) in &tail.buckets {
-            merged
-                .entry(key.hour)
-                .or_default()
-                .merge(bucket)
-                .map_err(|o| StoreError::Corrupt(o.to_string()))?;
+    days: &[(Micros, Micros)],
+    hours: &[(Micros, Micros)],
+) -> StoreResult<Rollups> {
+    let unique = metric.aggregation.method == AggregationMethod::CountUnique;
+    let mut r = Rollups::default();
+    for (level, ranges, buckets, distinct) in [
+        (&DAILY, days, &mut r.days, &mut r.distinct_days),
+        (&HOURLY, hours, &mut r.hours, &mut r.distinct_hours),
+    ] {
+        for &range in ranges {
+            buckets.extend(read_buckets(c, level, org_id, &metric.id, customer_id, range).await?);
+            if unique {
+                distinct
+                    .extend(read_distinct(c, level, org_id, &metric.id, customer_id, range).await?);
+            }
         }
-        buckets = merged.into_iter().collect();
     }
-    distinct.extend(tail.distinct.into_iter().map(|(key, v)| (key.hour, v)));
-    Ok((buckets, distinct))
+    // An event's hour and day lie in a range of whole hours or days exactly when the event does.
+    let (Some(first), Some(last)) = (
+        days.iter().chain(hours).map(|r| r.0).min(),
+        days.iter().chain(hours).map(|r| r.1).max(),
+    ) else {
+        return Ok(r);
+    };
+    let tail = tail::deltas(c, org_id, metric, Some(customer_id), Some((first, last))).await?;
+    if !tail.buckets.is_empty() {
+        let tail_days = tail.by_day().map_err(overflow)?;
+        fold_in(&mut r.hours, &mut r.distinct_hours, hours, &tail)?;
+        fold_in(&mut r.days, &mut r.distinct_days, days, &tail_days)?;
+    }
+    Ok(r)
+}
+
+/// Merges the tail's buckets and distinct values that start in `ranges` into one level's rows.
+fn fold_in(
+    buckets: &mut Vec<(Micros, Bucket)>,
+    distinct: &mut Vec<(Micros, String)>,
+    ranges: &[(Micros, Micros)],
+    tail: &Deltas,
+) -> StoreResult<()> {
+    let inside = |start: Micros| ranges.iter().any(|(a, b)| *a <= start && start < *b);
+    let mut merged: BTreeMap<Micros, Bucket> = std::mem::take(buckets).into_iter().collect();
+    for (key, bucket) in tail.buckets.iter().filter(|(k, _)| inside(k.start)) {
+        merged
+            .entry(key.start)
+            .or_default()
+            .merge(bucket)
+            .map_err(overflow)?;
+    }
+    *buckets = merged.into_iter().collect();
+    distinct.extend(
+        tail.distinct
+            .iter()
+            .filter(|(k, _)| inside(k.start))
+            .map(|(k, v)| (k.start, v.clone())),
+    );
+    Ok(())
 }
 
 /// The events `metric` matched but could not use, the unsettled tail included.
@@ -288,9 +380,31 @@ pub async fn diagnostics(
     Ok(d)
 }
 
-/// The settled buckets of one metric and customer with `from <= bucket < to`.
+/// The settled hourly buckets of one metric and customer with `from <= bucket < to`.
 pub async fn buckets(
     c: &mut impl Connection,
+    org_id: &str,
+    metric_id: &str,
+    customer_id: &str,
+    range: (Micros, Micros),
+) -> StoreResult<Vec<(Micros, Bucket)>> {
+    read_buckets(c, &HOURLY, org_id, metric_id, customer_id, range).await
+}
+
+/// The settled hourly distinct values of one metric and customer with `from <= bucket < to`.
+pub async fn distinct(
+    c: &mut impl Connection,
+    org_id: &str,
+    metric_id: &str,
+    customer_id: &str,
+    range: (Micros, Micros),
+) -> StoreResult<Vec<(Micros, String)>> {
+    read_distinct(c, &HOURLY, org_id, metric_id, customer_id, range).await
+}
+
+async fn read_buckets(
+    c: &mut impl Connection,
+    level: &Level,
     org_id: &str,
     metric_id: &str,
     customer_id: &str,
@@ -301,26 +415,140 @@ pub async fn buckets(
         Conn::Postgres(_) => PG_BUCKET_COLUMNS,
     };
     let sql = format!(
-        "SELECT {columns} FROM usage_buckets
-         WHERE org_id = $1 AND metric_id = $2 AND customer_id = $3 AND bucket >= $4 AND bucket < $5 ORDER BY bucket"
+        "SELECT {columns} FROM {}
+         WHERE org_id = $1 AND metric_id = $2 AND customer_id = $3 AND bucket >= $4 AND bucket < $5 ORDER BY bucket",
+        level.buckets
     );
     let rows: Vec<BucketRow> = on!(c, e => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(org_id).bind(metric_id).bind(customer_id).bind(from).bind(to).fetch_all(e).await)?;
     rows.into_iter().map(BucketRow::into_bucket).collect()
 }
 
-/// The settled distinct values of one metric and customer per hour with `from <= bucket < to`.
-pub async fn distinct(
+async fn read_distinct(
     c: &mut impl Connection,
+    level: &Level,
     org_id: &str,
     metric_id: &str,
     customer_id: &str,
     (from, to): (Micros, Micros),
 ) -> StoreResult<Vec<(Micros, String)>> {
-    Ok(on!(c, e => sqlx::query_as(
-        "SELECT bucket, value FROM usage_distinct
-         WHERE org_id = $1 AND metric_id = $2 AND customer_id = $3 AND bucket >= $4 AND bucket < $5")
-        .bind(org_id).bind(metric_id).bind(customer_id).bind(from).bind(to).fetch_all(e).await)?)
+    let sql = format!(
+        "SELECT bucket, value FROM {}
+         WHERE org_id = $1 AND metric_id = $2 AND customer_id = $3 AND bucket >= $4 AND bucket < $5",
+        level.distinct
+    );
+    Ok(
+        on!(c, e => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(org_id).bind(metric_id).bind(customer_id).bind(from).bind(to).fetch_all(e).await)?,
+    )
+}
+
+/// Rows per page when [`build_daily`] reads the hourly rollups.
+const BUILD_PAGE: i64 = 10_000;
+
+#[derive(sqlx::FromRow)]
+struct KeyedBucketRow {
+    org_id: String,
+    metric_id: String,
+    customer_id: String,
+    #[sqlx(flatten)]
+    row: BucketRow,
+}
+
+/// Gathers hourly rollups written before the daily level existed (migration 0011) into daily
+/// rows, once: the first start after the migration does it, in the caller's transaction, and
+/// marks it done. Later writes keep both levels in step through [`apply`].
+pub(crate) async fn build_daily(c: &mut impl Connection) -> StoreResult<()> {
+    let built: i64 = match c.conn() {
+        Conn::Sqlite(e) => {
+            sqlx::query_scalar("SELECT built FROM usage_days_state WHERE id = 1")
+                .fetch_one(e)
+                .await?
+        }
+        // Another process starting at the same moment waits here and then finds it built.
+        Conn::Postgres(e) => {
+            sqlx::query_scalar("SELECT built FROM usage_days_state WHERE id = 1 FOR UPDATE")
+                .fetch_one(e)
+                .await?
+        }
+    };
+    if built == 1 {
+        return Ok(());
+    }
+    if let Conn::Postgres(e) = c.conn() {
+        // No hourly row may change between reading it and writing its day.
+        sqlx::query("LOCK TABLE usage_buckets, usage_distinct IN SHARE ROW EXCLUSIVE MODE")
+            .execute(e)
+            .await?;
+    }
+    let columns = match c.conn() {
+        Conn::Sqlite(_) => SQLITE_BUCKET_COLUMNS,
+        Conn::Postgres(_) => PG_BUCKET_COLUMNS,
+    };
+    let sql = format!(
+        "SELECT org_id, metric_id, customer_id, {columns} FROM usage_buckets
+         WHERE (org_id, metric_id, customer_id, bucket) > ($1, $2, $3, $4)
+         ORDER BY org_id, metric_id, customer_id, bucket LIMIT $5"
+    );
+    let mut after = (String::new(), String::new(), String::new(), i64::MIN);
+    loop {
+        let rows: Vec<KeyedBucketRow> = on!(c, e => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(&after.0).bind(&after.1).bind(&after.2).bind(after.3).bind(BUILD_PAGE)
+            .fetch_all(e).await)?;
+        let Some(last) = rows.last() else { break };
+        after = (
+            last.org_id.clone(),
+            last.metric_id.clone(),
+            last.customer_id.clone(),
+            last.row.bucket,
+        );
+        let mut by_org: BTreeMap<String, Deltas> = BTreeMap::new();
+        for r in rows {
+            let org = by_org.entry(r.org_id).or_default();
+            let (start, bucket) = r.row.into_bucket()?;
+            let key = BucketKey {
+                metric_id: r.metric_id,
+                customer_id: r.customer_id,
+                start,
+            };
+            org.buckets.insert(key, bucket);
+        }
+        // A day cut by a page boundary is merged by the second upsert.
+        for (org, hours) in &by_org {
+            write_level(c, org, &DAILY, &hours.by_day().map_err(overflow)?).await?;
+        }
+    }
+    let sql = "SELECT org_id, metric_id, customer_id, bucket, value FROM usage_distinct
+         WHERE (org_id, metric_id, customer_id, bucket, value) > ($1, $2, $3, $4, $5)
+         ORDER BY org_id, metric_id, customer_id, bucket, value LIMIT $6";
+    let mut after = (
+        String::new(),
+        String::new(),
+        String::new(),
+        i64::MIN,
+        String::new(),
+    );
+    loop {
+        let rows: Vec<(String, String, String, i64, String)> = on!(c, e => sqlx::query_as(sql)
+            .bind(&after.0).bind(&after.1).bind(&after.2).bind(after.3).bind(&after.4).bind(BUILD_PAGE)
+            .fetch_all(e).await)?;
+        let Some(last) = rows.last() else { break };
+        after = last.clone();
+        let mut by_org: BTreeMap<String, Deltas> = BTreeMap::new();
+        for (org, metric_id, customer_id, start, value) in rows {
+            let key = BucketKey {
+                metric_id,
+                customer_id,
+                start,
+            };
+            by_org.entry(org).or_default().distinct.insert((key, value));
+        }
+        for (org, hours) in &by_org {
+            write_level(c, org, &DAILY, &hours.by_day().map_err(overflow)?).await?;
+        }
+    }
+    on!(c, e => sqlx::query("UPDATE usage_days_state SET built = 1 WHERE id = 1").execute(e).await.map(|_| ()))?;
+    Ok(())
 }
 
 /// Raw events of a customer for the parts of a usage query no bucket covers.

@@ -5,16 +5,17 @@ use std::str::FromStr;
 
 use abacus_core::customer::CustomerInput;
 use abacus_core::metering::bucket::Bucket;
+use abacus_core::metering::deltas::Deltas;
 use abacus_core::metering::event::ValidEvent;
 use abacus_core::metering::metric::MetricDraft;
 use abacus_core::metering::properties::{PropValue, Properties};
-use abacus_core::metering::usage::RawEvent;
+use abacus_core::metering::usage::{RawEvent, Rollups};
 use abacus_core::validation::Naming;
 use abacus_store::events::{self, ListFilter, NewEvent, Stored};
 use abacus_store::ingest::{self, Outcome};
 use abacus_store::metrics::{self, Diagnostics, SortField};
 use abacus_store::testing::TestDb;
-use abacus_store::{Backend, Db, customers, on_both_backends, orgs, tail, usage};
+use abacus_store::{Backend, Conn, Db, customers, on_both_backends, orgs, tail, usage};
 use rust_decimal::Decimal;
 
 on_both_backends!(
@@ -26,9 +27,11 @@ on_both_backends!(
     raw_reads_cover_the_index_and_its_tail,
     decimal_rollups_merge_in_sql,
     rollups_read_the_same_settled_or_not,
+    daily_rollups_are_built_from_older_hourly_ones,
 );
 
 const HOUR: i64 = 3_600_000_000;
+const DAY: i64 = 24 * HOUR;
 
 async fn setup(backend: Backend) -> Option<(TestDb, Db, String)> {
     let t = TestDb::fresh(backend).await?;
@@ -250,10 +253,10 @@ async fn accounts_resolve_and_unmatched_events_are_claimed(backend: Backend) {
     tx.commit().await.unwrap();
     let total = async || {
         let mut c = db.read().await.unwrap();
-        let (buckets, _) = usage::rollups(&mut c, &org, &m, &acme, (0, 10 * HOUR))
+        let r = usage::rollups(&mut c, &org, &m, &acme, &[], &[(0, 10 * HOUR)])
             .await
             .unwrap();
-        buckets.iter().map(|(_, b)| b.sum).sum::<Decimal>()
+        r.hours.iter().map(|(_, b)| b.sum).sum::<Decimal>()
     };
     assert_eq!(total().await, Decimal::from_str("3.5").unwrap());
     settle(&db).await;
@@ -734,20 +737,25 @@ async fn rollups_read_the_same_settled_or_not(backend: Backend) {
     usage::record(&mut tx, &org, &pairs).await.unwrap();
     tx.commit().await.unwrap();
 
-    type Read = Vec<(Vec<(i64, Bucket)>, Vec<(i64, String)>, Diagnostics)>;
+    // Both levels: the hours of the first 20 hours, and the day they lie in (its own range, read
+    // separately).
+    type Read = Vec<(Vec<(i64, Bucket)>, Vec<(i64, String)>, Diagnostics, Rollups)>;
     let read = async |db: &Db| -> Read {
         let mut c = db.read().await.unwrap();
         let mut out = Vec::new();
         for m in [&sum, &late, &uniq] {
             for customer in [&acme, &ghost] {
-                let (buckets, mut distinct) =
-                    usage::rollups(&mut c, &org, m, customer, (0, 20 * HOUR))
+                let mut r =
+                    usage::rollups(&mut c, &org, m, customer, &[(0, DAY)], &[(0, 20 * HOUR)])
                         .await
                         .unwrap();
-                distinct.sort();
-                distinct.dedup();
+                r.distinct_hours.sort();
+                r.distinct_hours.dedup();
+                r.distinct_days.sort();
+                r.distinct_days.dedup();
                 let d = usage::diagnostics(&mut c, &org, m).await.unwrap();
-                out.push((buckets, distinct, d));
+                let (hours, distinct) = (r.hours.clone(), r.distinct_hours.clone());
+                out.push((hours, distinct, d, r));
             }
         }
         out
@@ -788,6 +796,99 @@ async fn rollups_read_the_same_settled_or_not(backend: Backend) {
     distinct.sort();
     distinct.dedup();
     assert_eq!(before[4].1, distinct, "count_unique, acme");
+    // The day holds exactly its hours, settled or not.
+    for (hours, _, _, r) in &before {
+        let mut day = Bucket::default();
+        for (_, b) in hours {
+            day.merge(b).unwrap();
+        }
+        assert_eq!(r.days, vec![(0, day)]);
+        let values: std::collections::BTreeSet<&String> =
+            r.distinct_hours.iter().map(|(_, v)| v).collect();
+        let day_values: Vec<&String> = r.distinct_days.iter().map(|(_, v)| v).collect();
+        assert_eq!(day_values, values.into_iter().collect::<Vec<_>>());
+    }
     settle(&db).await;
     assert_eq!(read(&db).await, before, "settling changes no answer");
+}
+
+/// A database whose hourly rollups predate the daily level (migration 0011) has its days gathered
+/// once, at start-up, across several build pages; later starts leave them alone.
+async fn daily_rollups_are_built_from_older_hourly_ones(backend: Backend) {
+    let Some((_t, db, org)) = setup(backend).await else {
+        return;
+    };
+    let acme = customer(&db, &org, "Acme", &[]).await;
+    let beta = customer(&db, &org, "Beta", &[]).await;
+    let metrics = vec![
+        metric(&db, &org, "sum", Some("v")).await,
+        metric(&db, &org, "count_unique", Some("v")).await,
+        metric(&db, &org, "latest", Some("v")).await,
+    ];
+    // 2 customers x 3 metrics x 3,000 hours: over 10,000 rows per table, more than one page.
+    let mut deltas = Deltas::default();
+    let mut seq = 0;
+    for customer in [&acme, &beta] {
+        for h in 0..3_000i64 {
+            seq += 1;
+            let e = RawEvent {
+                seq,
+                ts: h * HOUR + 7,
+                event_name: "api".into(),
+                properties: props(&[("v", &format!("{}.25", (h * 7) % 13))]),
+            };
+            deltas.add(&metrics, customer, &e).unwrap();
+        }
+    }
+    let mut tx = db.begin().await.unwrap();
+    usage::apply(&mut tx, &org, &deltas).await.unwrap();
+    tx.commit().await.unwrap();
+    let read = async || {
+        let mut c = db.read().await.unwrap();
+        let mut out = Vec::new();
+        for m in &metrics {
+            for customer in [&acme, &beta] {
+                let mut r = usage::rollups(&mut c, &org, m, customer, &[(0, 125 * DAY)], &[])
+                    .await
+                    .unwrap();
+                r.distinct_days.sort();
+                out.push(r);
+            }
+        }
+        out
+    };
+    let written = read().await;
+    assert_eq!(written[0].days.len(), 125);
+    assert_eq!(
+        written[0].days.iter().map(|(_, b)| b.sum).sum::<Decimal>(),
+        deltas
+            .buckets
+            .iter()
+            .filter(|(k, _)| k.metric_id == metrics[0].id && k.customer_id == acme)
+            .map(|(_, b)| b.sum)
+            .sum::<Decimal>()
+    );
+
+    // What a database from before migration 0011 looks like: hourly rows, no days, not built.
+    let mut tx = db.begin().await.unwrap();
+    for sql in [
+        "DELETE FROM usage_days",
+        "DELETE FROM usage_distinct_days",
+        "UPDATE usage_days_state SET built = 0",
+    ] {
+        on_conn(&mut tx, sql).await;
+    }
+    tx.commit().await.unwrap();
+    assert!(read().await.iter().all(|r| r.days.is_empty()));
+    db.migrate().await.unwrap();
+    assert_eq!(read().await, written, "built from the hours");
+    db.migrate().await.unwrap();
+    assert_eq!(read().await, written, "built once");
+}
+
+async fn on_conn(c: &mut impl abacus_store::Connection, sql: &'static str) {
+    match c.conn() {
+        Conn::Sqlite(e) => drop(sqlx::query(sql).execute(e).await.unwrap()),
+        Conn::Postgres(e) => drop(sqlx::query(sql).execute(e).await.unwrap()),
+    }
 }

@@ -1,10 +1,12 @@
 //! Usage of one metric for one customer over `[from, to)`, optionally as a series of windows.
 //!
-//! The cost must not grow with the number of events: whole hours come from the hourly rollups
-//! ([`Bucket`]s), and only the parts of the range that do not cover a whole hour (the edges, and
-//! hours cut by a window boundary) are read from the raw events. [`plan`] decides which is which;
-//! [`compute`] combines them; [`recompute`] is the same answer straight from raw events, for
-//! checks and for `group_by`.
+//! The cost must not grow with the number of events: whole UTC days come from the daily rollups,
+//! the whole hours around them from the hourly rollups ([`Bucket`]s), and only the parts of the
+//! range that do not cover a whole hour (the edges, and hours cut by a window boundary) are read
+//! from the raw events. A calendar month is then about 31 daily rows and at most 46 hourly ones
+//! whether the customer sent ten events or ten million. [`plan`] decides which part is read from
+//! where; [`compute`] combines them; [`recompute`] is the same answer straight from raw events,
+//! for checks and for `group_by`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,7 +15,7 @@ use rust_decimal::Decimal;
 use crate::metering::bucket::{Bucket, Overflow};
 use crate::metering::metric::{AggregationMethod, Contribution, Metric};
 use crate::metering::properties::Properties;
-use crate::metering::window::{hour_ceil, hour_floor};
+use crate::metering::window::{day_ceil, day_floor, hour_ceil, hour_floor};
 use crate::time::Micros;
 
 /// An event as read back for aggregation.
@@ -25,24 +27,30 @@ pub struct RawEvent {
     pub properties: Properties,
 }
 
-/// Which parts of the range to read from where.
+/// Which parts of the range to read from where. Every day and hour range lies inside one
+/// window, so each rollup row read belongs to exactly one window.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Ranges of whole hours, answered by rollups.
+    /// Ranges of whole UTC days, answered by daily rollups.
+    pub days: Vec<(Micros, Micros)>,
+    /// Ranges of whole hours outside those days, answered by hourly rollups.
     pub hours: Vec<(Micros, Micros)>,
     /// Ranges answered by raw events.
     pub raw: Vec<(Micros, Micros)>,
 }
 
-impl Plan {
-    /// The span of all rollup hours, to fetch them with one range query.
-    pub fn hour_span(&self) -> Option<(Micros, Micros)> {
-        Some((self.hours.first()?.0, self.hours.last()?.1))
-    }
+/// Stored rollups of one metric and customer, keyed by their start: hourly and daily buckets,
+/// and for `count_unique` the distinct values of each hour and day.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rollups {
+    pub hours: Vec<(Micros, Bucket)>,
+    pub days: Vec<(Micros, Bucket)>,
+    pub distinct_hours: Vec<(Micros, String)>,
+    pub distinct_days: Vec<(Micros, String)>,
+}
 
-    fn in_hours(&self, bucket: Micros) -> bool {
-        self.hours.iter().any(|(a, b)| *a <= bucket && bucket < *b)
-    }
+fn covers(ranges: &[(Micros, Micros)], start: Micros) -> bool {
+    ranges.iter().any(|(a, b)| *a <= start && start < *b)
 }
 
 /// Plans contiguous `windows` (as made by [`crate::metering::window::windows`]).
@@ -50,16 +58,27 @@ pub fn plan(windows: &[(Micros, Micros)]) -> Plan {
     let mut p = Plan::default();
     for &(a, b) in windows {
         let (h0, h1) = (hour_ceil(a), hour_floor(b));
-        if h0 < h1 {
-            push_range(&mut p.hours, (h0, h1));
-            if a < h0 {
-                push_range(&mut p.raw, (a, h0));
+        if h0 >= h1 {
+            push_range(&mut p.raw, (a, b));
+            continue;
+        }
+        if a < h0 {
+            push_range(&mut p.raw, (a, h0));
+        }
+        let (d0, d1) = (day_ceil(h0), day_floor(h1));
+        if d0 < d1 {
+            if h0 < d0 {
+                push_range(&mut p.hours, (h0, d0));
             }
-            if h1 < b {
-                push_range(&mut p.raw, (h1, b));
+            push_range(&mut p.days, (d0, d1));
+            if d1 < h1 {
+                push_range(&mut p.hours, (d1, h1));
             }
         } else {
-            push_range(&mut p.raw, (a, b));
+            push_range(&mut p.hours, (h0, h1));
+        }
+        if h1 < b {
+            push_range(&mut p.raw, (h1, b));
         }
     }
     p
@@ -77,36 +96,41 @@ fn window_of(windows: &[(Micros, Micros)], ts: Micros) -> Option<usize> {
     (ts < windows[i].1).then_some(i)
 }
 
-/// The metric's value per window. `buckets` are hourly rollups (start, bucket) and `distinct`
-/// hourly distinct values (start, value); anything outside the plan's hours is ignored, as are raw
-/// events outside its raw ranges.
+/// The metric's value per window. Rollup rows outside the plan's days and hours are ignored, as
+/// are raw events outside its raw ranges, so `rollups` and `raw` may hold more than this plan
+/// reads.
 pub fn compute(
     metric: &Metric,
     windows: &[(Micros, Micros)],
     plan: &Plan,
-    buckets: &[(Micros, Bucket)],
-    distinct: &[(Micros, String)],
+    rollups: &Rollups,
     raw: &[RawEvent],
 ) -> Result<Vec<Decimal>, Overflow> {
     let mut acc = vec![Bucket::default(); windows.len()];
     let mut sets: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); windows.len()];
-    for (start, bucket) in buckets {
-        if plan.in_hours(*start)
-            && let Some(w) = window_of(windows, *start)
-        {
-            acc[w].merge(bucket)?;
+    let levels = [
+        (&plan.days, &rollups.days, &rollups.distinct_days),
+        (&plan.hours, &rollups.hours, &rollups.distinct_hours),
+    ];
+    for (ranges, buckets, distinct) in levels {
+        for (start, bucket) in buckets {
+            if covers(ranges, *start)
+                && let Some(w) = window_of(windows, *start)
+            {
+                acc[w].merge(bucket)?;
+            }
         }
-    }
-    for (start, value) in distinct {
-        if plan.in_hours(*start)
-            && let Some(w) = window_of(windows, *start)
-        {
-            sets[w].insert(value);
+        for (start, value) in distinct {
+            if covers(ranges, *start)
+                && let Some(w) = window_of(windows, *start)
+            {
+                sets[w].insert(value);
+            }
         }
     }
     let contributions: Vec<(usize, &RawEvent, Contribution)> = raw
         .iter()
-        .filter(|e| plan.raw.iter().any(|(a, b)| *a <= e.ts && e.ts < *b))
+        .filter(|e| covers(&plan.raw, e.ts))
         .filter_map(|e| {
             window_of(windows, e.ts)
                 .map(|w| (w, e, metric.contribution(&e.event_name, &e.properties)))
@@ -213,7 +237,7 @@ mod tests {
     use super::*;
     use crate::metering::metric::{Aggregation, Filter, FilterGroup, FilterOp, GroupOp};
     use crate::metering::properties::PropValue;
-    use crate::metering::window::{HOUR, WindowKind, windows};
+    use crate::metering::window::{DAY, HOUR, WindowKind, windows};
 
     fn metric(method: AggregationMethod, groups: Vec<FilterGroup>) -> Metric {
         Metric {
@@ -233,27 +257,34 @@ mod tests {
         }
     }
 
-    /// Builds the rollups the store would hold for these events.
-    type Rollups = (Vec<(Micros, Bucket)>, Vec<(Micros, String)>);
-
+    /// Builds the rollups the store would hold for these events, hourly and daily.
     fn rollups(m: &Metric, events: &[RawEvent]) -> Rollups {
-        let mut buckets: BTreeMap<Micros, Bucket> = BTreeMap::new();
-        let mut distinct: BTreeSet<(Micros, String)> = BTreeSet::new();
+        let mut levels: [(BTreeMap<Micros, Bucket>, BTreeSet<(Micros, String)>); 2] =
+            Default::default();
         for e in events {
             let c = m.contribution(&e.event_name, &e.properties);
             if c == Contribution::Excluded {
                 continue;
             }
-            let h = hour_floor(e.ts);
-            buckets.entry(h).or_default().add(&c, e.ts, e.seq).unwrap();
-            if let Contribution::Distinct(v) = c {
-                distinct.insert((h, v));
+            for (level, start) in levels.iter_mut().zip([hour_floor(e.ts), day_floor(e.ts)]) {
+                level
+                    .0
+                    .entry(start)
+                    .or_default()
+                    .add(&c, e.ts, e.seq)
+                    .unwrap();
+                if let Contribution::Distinct(v) = &c {
+                    level.1.insert((start, v.clone()));
+                }
             }
         }
-        (
-            buckets.into_iter().collect(),
-            distinct.into_iter().collect(),
-        )
+        let [(hours, distinct_hours), (days, distinct_days)] = levels;
+        Rollups {
+            hours: hours.into_iter().collect(),
+            days: days.into_iter().collect(),
+            distinct_hours: distinct_hours.into_iter().collect(),
+            distinct_days: distinct_days.into_iter().collect(),
+        }
     }
 
     /// The reference answer, written independently of `Bucket`: filter, then fold plainly.
@@ -318,7 +349,7 @@ mod tests {
     }
 
     prop_compose! {
-        fn event_strategy()(seq in 0i64..1_000_000, ts in 0i64..(72 * HOUR), named in prop::bool::weighted(0.9),
+        fn event_strategy()(seq in 0i64..1_000_000, ts in 0i64..(5 * DAY), named in prop::bool::weighted(0.9),
                             v in value_strategy(), region in 0u8..3) -> RawEvent {
             let mut properties = Properties::new();
             if let Some(v) = v {
@@ -416,9 +447,9 @@ mod tests {
             mut events in prop::collection::vec(event_strategy(), 0..80),
             method in method(),
             groups in filters(),
-            from in 0i64..(72 * HOUR),
-            len in 1i64..(72 * HOUR),
-            kind in prop::option::of(prop_oneof![Just(WindowKind::Hour), Just(WindowKind::Day)]),
+            from in 0i64..(5 * DAY),
+            len in 1i64..(5 * DAY),
+            kind in prop::option::of(prop_oneof![Just(WindowKind::Hour), Just(WindowKind::Day), Just(WindowKind::Month)]),
             tz_name in prop::sample::select(vec!["UTC", "Asia/Kolkata", "America/New_York"]),
         ) {
             events.sort_by_key(|e| e.seq);
@@ -428,8 +459,7 @@ mod tests {
             let tz = TimeZone::get(tz_name).unwrap();
             let Ok(ws) = windows(from, to, kind, &tz) else { return Ok(()) };
             let p = plan(&ws);
-            let (buckets, distinct) = rollups(&m, &events);
-            let got = compute(&m, &ws, &p, &buckets, &distinct, &events).unwrap();
+            let got = compute(&m, &ws, &p, &rollups(&m, &events), &events).unwrap();
             prop_assert_eq!(got.len(), ws.len());
             for (w, v) in ws.iter().zip(&got) {
                 prop_assert_eq!(*v, brute(&m, w.0, w.1, &events), "window {:?}", w);
@@ -440,13 +470,15 @@ mod tests {
             }
         }
 
-        /// The plan covers the range exactly once.
+        /// The plan covers the range exactly once, with whole UTC days and hours that each lie
+        /// inside one window.
         #[test]
-        fn plans_partition_the_range(from in -10 * HOUR..10 * HOUR, len in 1i64..(50 * HOUR),
-                                     kind in prop::option::of(prop_oneof![Just(WindowKind::Hour), Just(WindowKind::Day)])) {
-            let ws = windows(from, from + len, kind, &TimeZone::get("Asia/Kathmandu").unwrap()).unwrap();
+        fn plans_partition_the_range(from in -3 * DAY..3 * DAY, len in 1i64..(5 * DAY),
+                                     kind in prop::option::of(prop_oneof![Just(WindowKind::Hour), Just(WindowKind::Day)]),
+                                     tz_name in prop::sample::select(vec!["UTC", "Asia/Kathmandu", "America/New_York"])) {
+            let ws = windows(from, from + len, kind, &TimeZone::get(tz_name).unwrap()).unwrap();
             let p = plan(&ws);
-            let mut all: Vec<(Micros, Micros)> = p.hours.iter().chain(p.raw.iter()).copied().collect();
+            let mut all: Vec<(Micros, Micros)> = p.days.iter().chain(&p.hours).chain(&p.raw).copied().collect();
             all.sort();
             let mut at = from;
             for (a, b) in all {
@@ -455,9 +487,28 @@ mod tests {
                 at = b;
             }
             prop_assert_eq!(at, from + len);
-            for (a, b) in &p.hours {
-                prop_assert_eq!(a % HOUR, 0);
-                prop_assert_eq!(b % HOUR, 0);
+            for (unit, ranges) in [(DAY, &p.days), (HOUR, &p.hours)] {
+                for &(a, b) in ranges {
+                    prop_assert_eq!(a % unit, 0);
+                    prop_assert_eq!(b % unit, 0);
+                    for start in (a..b).step_by(unit as usize) {
+                        let w = window_of(&ws, start).unwrap();
+                        prop_assert!(start + unit <= ws[w].1, "{:?} crosses the end of window {:?}", (start, unit), ws[w]);
+                    }
+                }
+            }
+        }
+
+        /// A month that is not a UTC month still reads daily rows for its whole UTC days.
+        #[test]
+        fn a_month_reads_at_most_two_days_of_hours(day in 0i64..365, tz_name in prop::sample::select(vec!["UTC", "Asia/Kolkata", "America/New_York"])) {
+            let tz = TimeZone::get(tz_name).unwrap();
+            let ws = windows(day * DAY, day * DAY + 31 * DAY, Some(WindowKind::Month), &tz).unwrap();
+            for w in ws {
+                let p = plan(&[w]);
+                let hours: i64 = p.hours.iter().map(|(a, b)| (b - a) / HOUR).sum();
+                prop_assert!(hours <= 46, "{} hourly rows", hours);
+                prop_assert!(p.days.len() <= 1);
             }
         }
     }
@@ -474,9 +525,9 @@ mod tests {
         let events = vec![e(0), e(HOUR - 1), e(HOUR)];
         let ws = vec![(0, HOUR)];
         let p = plan(&ws);
-        let (b, d) = rollups(&m, &events);
+        let r = rollups(&m, &events);
         assert_eq!(
-            compute(&m, &ws, &p, &b, &d, &events).unwrap(),
+            compute(&m, &ws, &p, &r, &events).unwrap(),
             vec![Decimal::from(2)]
         );
     }

@@ -1,4 +1,4 @@
-//! Time windows: the hours rollups are kept in, and the day/month windows of usage series in an
+//! Time windows: the UTC hours and days rollups are kept in, and the day/month windows of usage series in an
 //! organization's time zone.
 
 use jiff::tz::TimeZone;
@@ -17,6 +17,19 @@ pub fn hour_floor(ts: Micros) -> Micros {
 pub fn hour_ceil(ts: Micros) -> Micros {
     let f = hour_floor(ts);
     if f == ts { f } else { f + HOUR }
+}
+
+pub const DAY: Micros = 24 * HOUR;
+
+/// The start of the UTC day holding `ts`: daily rollups are kept in UTC days.
+pub fn day_floor(ts: Micros) -> Micros {
+    ts.div_euclid(DAY) * DAY
+}
+
+/// The first UTC day boundary at or after `ts`.
+pub fn day_ceil(ts: Micros) -> Micros {
+    let f = day_floor(ts);
+    if f == ts { f } else { f + DAY }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Metrics and usage queries, shared by both surfaces.
 
 use abacus_core::metering::metric::{Metric, MetricDraft};
-use abacus_core::metering::usage::{self, Plan, RawEvent};
+use abacus_core::metering::usage::{self, Plan, RawEvent, Rollups};
 use abacus_core::metering::window::{WindowError, WindowKind, windows};
 use abacus_core::time::{Micros, now_micros};
 use abacus_core::validation::Naming;
@@ -175,7 +175,7 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
     };
     let whole_plan = usage::plan(&whole);
     let series_plan = series_windows.as_deref().map(usage::plan);
-    let (buckets, distinct, raw) = fetch(
+    let (rollups, raw) = fetch(
         &mut tx,
         org_id,
         &customer_id,
@@ -184,11 +184,10 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
         series_plan.as_ref(),
     )
     .await?;
-    answer.value = usage::compute(&metric, &whole, &whole_plan, &buckets, &distinct, &raw)
-        .map_err(overflow)?[0];
+    answer.value =
+        usage::compute(&metric, &whole, &whole_plan, &rollups, &raw).map_err(overflow)?[0];
     if let (Some(ws), Some(plan)) = (series_windows, series_plan) {
-        let values =
-            usage::compute(&metric, &ws, &plan, &buckets, &distinct, &raw).map_err(overflow)?;
+        let values = usage::compute(&metric, &ws, &plan, &rollups, &raw).map_err(overflow)?;
         answer.series = Some(
             ws.iter()
                 .zip(values)
@@ -200,8 +199,8 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
 }
 
 /// The exact value of a metric for a customer over `[from, to)`: what billing reads for one
-/// [`UsageRequest`](abacus_core::billing::UsageRequest). A total reads the hourly rollups and the
-/// raw events of the partial hours at the edges, as usage queries do; a grouped request (a matrix
+/// [`UsageRequest`](abacus_core::billing::UsageRequest). A total reads the daily and hourly
+/// rollups and the raw events of the partial hours at the edges, as usage queries do; a grouped request (a matrix
 /// price's dimensions) reads the raw events of the range.
 pub async fn aggregate(
     tx: &mut Tx,
@@ -233,9 +232,8 @@ pub async fn aggregate(
         return Ok(UsageValue::Grouped(rows));
     }
     let plan = usage::plan(&whole);
-    let (buckets, distinct, raw) = fetch(tx, org_id, customer_id, &metric, &plan, None).await?;
-    let value =
-        usage::compute(&metric, &whole, &plan, &buckets, &distinct, &raw).map_err(overflow)?[0];
+    let (rollups, raw) = fetch(tx, org_id, customer_id, &metric, &plan, None).await?;
+    let value = usage::compute(&metric, &whole, &plan, &rollups, &raw).map_err(overflow)?[0];
     Ok(UsageValue::Total(value))
 }
 
@@ -259,14 +257,22 @@ impl KnownMetrics {
     }
 }
 
-type Fetched = (
-    Vec<(Micros, abacus_core::metering::Bucket)>,
-    Vec<(Micros, String)>,
-    Vec<RawEvent>,
-);
+/// Sorted ranges with overlapping or touching ones joined.
+fn union(ranges: impl Iterator<Item = (Micros, Micros)>) -> Vec<(Micros, Micros)> {
+    let mut sorted: Vec<(Micros, Micros)> = ranges.collect();
+    sorted.sort();
+    let mut merged: Vec<(Micros, Micros)> = Vec::new();
+    for (a, b) in sorted {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
+}
 
-/// Reads what both plans need: the rollups under the whole range's hours and the raw events of
-/// every range either plan reads raw.
+/// Reads what both plans need: the daily and hourly rollups of their days and hours, and the raw
+/// events of every range either plan reads raw.
 async fn fetch(
     tx: &mut Tx,
     org_id: &str,
@@ -274,26 +280,14 @@ async fn fetch(
     metric: &Metric,
     whole: &Plan,
     series: Option<&Plan>,
-) -> ApiResult<Fetched> {
-    let mut raw_ranges: Vec<(Micros, Micros)> = whole
-        .raw
-        .iter()
-        .chain(series.iter().flat_map(|p| p.raw.iter()))
-        .copied()
-        .collect();
-    raw_ranges.sort();
-    let mut merged: Vec<(Micros, Micros)> = Vec::new();
-    for (a, b) in raw_ranges {
-        match merged.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => merged.push((a, b)),
-        }
-    }
-    let (buckets, distinct) = match whole.hour_span() {
-        None => (Vec::new(), Vec::new()),
-        Some(span) => abacus_store::usage::rollups(tx, org_id, metric, customer_id, span).await?,
-    };
-    let raw = abacus_store::usage::raw_events(tx, org_id, customer_id, &metric.event_name, &merged)
-        .await?;
-    Ok((buckets, distinct, raw))
+) -> ApiResult<(Rollups, Vec<RawEvent>)> {
+    let plans = || std::iter::once(whole).chain(series);
+    let days = union(plans().flat_map(|p| p.days.iter().copied()));
+    let hours = union(plans().flat_map(|p| p.hours.iter().copied()));
+    let raw = union(plans().flat_map(|p| p.raw.iter().copied()));
+    let rollups =
+        abacus_store::usage::rollups(tx, org_id, metric, customer_id, &days, &hours).await?;
+    let raw =
+        abacus_store::usage::raw_events(tx, org_id, customer_id, &metric.event_name, &raw).await?;
+    Ok((rollups, raw))
 }
