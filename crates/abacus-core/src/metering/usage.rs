@@ -259,8 +259,8 @@ mod tests {
 
     /// Builds the rollups the store would hold for these events, hourly and daily.
     fn rollups(m: &Metric, events: &[RawEvent]) -> Rollups {
-        let mut levels: [(BTreeMap<Micros, Bucket>, BTreeSet<(Micros, String)>); 2] =
-            Default::default();
+        type Level = (BTreeMap<Micros, Bucket>, BTreeSet<(Micros, String)>);
+        let mut levels: [Level; 2] = Default::default();
         for e in events {
             let c = m.contribution(&e.event_name, &e.properties);
             if c == Contribution::Excluded {
