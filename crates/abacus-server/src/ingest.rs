@@ -75,11 +75,13 @@ impl Ingestor {
 }
 
 /// Takes every job waiting (up to [`MAX_BATCH_EVENTS`] events) and stores them together, until
-/// the queue closes.
+/// the queue closes. On SQLite it also keeps the tail settled (`abacus_store::tail`).
 async fn run_writer(db: Db, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    let sqlite = db.backend() == Backend::Sqlite;
     // SQLite: events may have been stored since the tail was last settled (at start-up too: an
     // earlier process may have left a tail).
-    let mut tail = db.backend() == Backend::Sqlite;
+    let mut tail = sqlite;
+    let mut pass = BackgroundPass::default();
     loop {
         let jobs = {
             let mut rx = rx.lock().await;
@@ -87,6 +89,7 @@ async fn run_writer(db: Db, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver
                 match tokio::time::timeout(SETTLE_WHEN_IDLE, rx.recv()).await {
                     Ok(job) => job,
                     Err(_) => {
+                        pass.finish(&db).await;
                         settle(&db).await;
                         tail = false;
                         continue;
@@ -110,10 +113,81 @@ async fn run_writer(db: Db, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver
             jobs
         };
         write(&db, jobs).await;
-        tail = db.backend() == Backend::Sqlite;
-        if tail && tail_is_old(&db).await {
+        if !sqlite {
+            continue;
+        }
+        tail = true;
+        if pass.is_finished() {
+            pass.finish(&db).await;
+        }
+        if pass.is_running() {
+            continue;
+        }
+        if tail_is_old(&db).await {
             settle(&db).await;
             tail = false;
+        } else if pending(&db).await >= tail::TAIL {
+            pass.start(&db);
+        }
+    }
+    pass.finish(&db).await;
+}
+
+/// SQLite: a settling pass being prepared on a read connection while the writer goes on; the
+/// writer applies it in a transaction of its own once it is ready. What the writer then holds
+/// the write lock for is the rollup upserts and the `event_index` insert; reading the tail back
+/// and folding it (about half of a pass) happens on another core. A pass that went stale in
+/// the meantime (a claim or a new metric) is dropped, and the next one covers its events.
+#[derive(Default)]
+struct BackgroundPass(Option<tokio::task::JoinHandle<StoreResult<Option<tail::Prepared>>>>);
+
+impl BackgroundPass {
+    fn start(&mut self, db: &Db) {
+        let db = db.clone();
+        self.0 = Some(tokio::spawn(async move {
+            // One snapshot: the tail it reads is the tail it covers.
+            let mut tx = db.read_tx().await?;
+            tail::prepare(&mut tx).await
+        }));
+    }
+
+    fn is_running(&self) -> bool {
+        self.0.is_some()
+    }
+
+    fn is_finished(&self) -> bool {
+        self.0.as_ref().is_some_and(|h| h.is_finished())
+    }
+
+    /// Waits for the pass being prepared, if any, and applies it.
+    async fn finish(&mut self, db: &Db) {
+        let Some(handle) = self.0.take() else { return };
+        let pass = match handle.await {
+            Ok(Ok(Some(pass))) => pass,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "preparing a settling pass failed; the next one covers its events");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the settling pass task failed");
+                return;
+            }
+        };
+        let run = async {
+            let mut tx = db.begin().await?;
+            let applied = tail::apply(&mut tx, &pass).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(applied)
+        };
+        match run.await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(events = pass.len(), "a prepared settling pass went stale")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "applying a settling pass failed; the next one covers its events")
+            }
         }
     }
 }
@@ -183,6 +257,17 @@ async fn tail_is_old(db: &Db) -> bool {
             false
         }
     }
+}
+
+async fn pending(db: &Db) -> i64 {
+    let pending = async {
+        let mut c = db.read().await?;
+        tail::pending(&mut c).await
+    };
+    pending.await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "reading the length of the tail failed");
+        0
+    })
 }
 
 async fn settle(db: &Db) {

@@ -107,7 +107,7 @@ pub async fn ingest(
     if postgres {
         let refs: Vec<(&str, &RawEvent)> = fresh.iter().map(|(c, e)| (*c, e)).collect();
         usage::record(c, org_id, &refs).await?;
-    } else if tail::pending(c).await? >= tail::TAIL {
+    } else if tail::pending(c).await? >= tail::LIMIT {
         tail::settle(c).await?;
     }
     Ok(outcomes)

@@ -3,8 +3,8 @@
 //! SQLite has one writer, so seq order is commit order, and work that every commit would repeat
 //! for every customer can wait. Events above a watermark (`event_index_state.indexed_through`),
 //! the tail, are stored in `events` and nowhere else: neither in the per-customer index
-//! `event_index` nor in the hourly rollups (`usage_buckets`, `usage_distinct`, metric
-//! diagnostics). [`settle`] catches both up in one pass, in key order, and moves the watermark in
+//! `event_index` nor in the rollups (`usage_buckets`, `usage_days`, their distinct values,
+//! metric diagnostics). [`settle`] catches both up in one pass, in key order, and moves the watermark in
 //! the same transaction, so a crash leaves either the whole tail or none of it settled. Readers
 //! add the tail themselves ([`deltas`], `events::for_customer`), so no answer depends on when the
 //! last pass ran.
@@ -26,12 +26,18 @@ use crate::db::{Conn, Connection};
 use crate::error::{StoreError, StoreResult};
 use crate::usage;
 
-/// The ingest transaction that brings the tail to this many events settles it. A pass costs a
-/// fixed part (a few index and rollup pages per customer) and a part per event (reading it back,
-/// folding it into the rollups), so longer tails mean fewer passes; readers scan the tail, about
-/// 18 ms at this length. Measured over 2 million events: 100,000 gave 91,000 to 99,700 events/s
-/// (p99 0.5 s), 200,000 gave 107,500 (p99 0.65 s).
+/// A tail this long is worth a settling pass: the server's writer then has one [`prepare`]d on a
+/// read connection while it goes on ingesting, and [`apply`]s it. A pass costs a fixed part (a
+/// few index and rollup pages per customer) and a part per event (reading it back, folding it into
+/// the rollups), so longer tails mean fewer passes; readers scan the tail, about 18 ms at this
+/// length. Measured over 2 million events with passes on the writer: 100,000 gave 91,000 to
+/// 99,700 events/s (p99 0.5 s), 200,000 gave 107,500 (p99 0.65 s).
 pub const TAIL: i64 = 200_000;
+
+/// The ingest transaction that brings the tail to this many events settles it itself: the bound
+/// when no server writer prepares passes (`abacus events import`, the benchmarks' store path), or
+/// when its prepared passes keep going stale.
+pub const LIMIT: i64 = 2 * TAIL;
 
 /// SQLite: events stored since the last [`settle`]. PostgreSQL: always 0.
 pub async fn pending(c: &mut impl Connection) -> StoreResult<i64> {
@@ -62,13 +68,59 @@ pub async fn oldest(c: &mut impl Connection) -> StoreResult<Option<Micros>> {
 /// into `event_index`, and moves the watermark past the newest event. Run it in a write
 /// transaction. PostgreSQL: nothing to do.
 pub async fn settle(c: &mut impl Connection) -> StoreResult<()> {
-    let Conn::Sqlite(mut e) = c.conn() else {
+    let Some(pass) = prepare(c).await? else {
         return Ok(());
     };
+    if apply(c, &pass).await? {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(
+            "the tail changed inside the transaction settling it".into(),
+        ))
+    }
+}
+
+/// A settling pass computed from one snapshot of the tail, to [`apply`] under the write lock.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The watermark it starts from, and the newest event it covers.
+    after: i64,
+    through: i64,
+    /// What it read that a writer could change before it is applied: the unattributed events in
+    /// its range (a claim attributes them) and the metrics (a new one is missing from `deltas`).
+    unmatched: i64,
+    metrics: i64,
+    deltas: HashMap<String, Deltas>,
+}
+
+impl Prepared {
+    /// The events it settles.
+    pub fn len(&self) -> i64 {
+        self.through - self.after
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// SQLite: reads the tail and computes its rollups, or `None` when there is no tail. In a read
+/// transaction this runs beside the writer; [`apply`] then does the writes. PostgreSQL: `None`.
+pub async fn prepare(c: &mut impl Connection) -> StoreResult<Option<Prepared>> {
+    let Conn::Sqlite(mut e) = c.conn() else {
+        return Ok(None);
+    };
+    let (after, through) = bounds(e).await?;
+    if after >= through {
+        return Ok(None);
+    }
+    let (unmatched, metrics_now) = changeable(e, after, through).await?;
     let names: Vec<(String, String)> = sqlx::query_as(
         "SELECT DISTINCT org_id, event_name FROM events
-         WHERE seq > (SELECT indexed_through FROM event_index_state) AND customer_id IS NOT NULL",
+         WHERE seq > $1 AND seq <= $2 AND customer_id IS NOT NULL",
     )
+    .bind(after)
+    .bind(through)
     .fetch_all(&mut *e)
     .await?;
     let mut by_org: HashMap<String, Vec<&str>> = HashMap::new();
@@ -81,7 +133,7 @@ pub async fn settle(c: &mut impl Connection) -> StoreResult<()> {
         metrics.insert(org, by_name);
     }
     let mut deltas: HashMap<String, Deltas> = HashMap::new();
-    each_event(e, &Only::default(), |row| {
+    each_event(e, &Only::default(), (after, through), |row| {
         let Some(metrics) = metrics
             .get(&*row.org_id)
             .and_then(|n| n.get(&*row.event_name))
@@ -98,7 +150,29 @@ pub async fn settle(c: &mut impl Connection) -> StoreResult<()> {
         add(d, metrics, row)
     })
     .await?;
-    for (org, d) in &deltas {
+    Ok(Some(Prepared {
+        after,
+        through,
+        unmatched,
+        metrics: metrics_now,
+        deltas,
+    }))
+}
+
+/// SQLite: settles the tail `pass` covers, unless something it read has changed since it was
+/// prepared (the watermark moved, a claim attributed one of its events, a metric was created):
+/// then it does nothing and returns `false`. Run it in a write transaction.
+pub async fn apply(c: &mut impl Connection, pass: &Prepared) -> StoreResult<bool> {
+    let Conn::Sqlite(mut e) = c.conn() else {
+        return Ok(false);
+    };
+    let (after, _) = bounds(e).await?;
+    if after != pass.after
+        || changeable(e, pass.after, pass.through).await? != (pass.unmatched, pass.metrics)
+    {
+        return Ok(false);
+    }
+    for (org, d) in &pass.deltas {
         usage::apply(&mut e, org, d).await?;
     }
     // OR IGNORE changes nothing (each seq is copied once, so no key repeats) but lets SQLite skip
@@ -107,17 +181,45 @@ pub async fn settle(c: &mut impl Connection) -> StoreResult<()> {
     sqlx::query(
         "INSERT OR IGNORE INTO event_index (customer_id, event_name, ts, seq)
          SELECT customer_id, event_name, ts, seq FROM events
-         WHERE seq > (SELECT indexed_through FROM event_index_state) AND customer_id IS NOT NULL
+         WHERE seq > $1 AND seq <= $2 AND customer_id IS NOT NULL
          ORDER BY customer_id, event_name, ts, seq",
     )
+    .bind(pass.after)
+    .bind(pass.through)
     .execute(&mut *e)
     .await?;
-    sqlx::query(
-        "UPDATE event_index_state SET indexed_through = COALESCE((SELECT MAX(seq) FROM events), indexed_through)",
+    sqlx::query("UPDATE event_index_state SET indexed_through = $1")
+        .bind(pass.through)
+        .execute(&mut *e)
+        .await?;
+    Ok(true)
+}
+
+/// The watermark and the newest seq.
+async fn bounds(e: &mut sqlx::SqliteConnection) -> StoreResult<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT indexed_through, COALESCE((SELECT MAX(seq) FROM events), 0) FROM event_index_state",
     )
-    .execute(&mut *e)
-    .await?;
-    Ok(())
+    .fetch_one(e)
+    .await?)
+}
+
+/// The unattributed events with seq in `(after, through]`, and the number of metrics. Claims only
+/// ever attribute events and metrics are never deleted, so an unchanged pair means an unchanged
+/// reading.
+async fn changeable(
+    e: &mut sqlx::SqliteConnection,
+    after: i64,
+    through: i64,
+) -> StoreResult<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM events WHERE seq > $1 AND seq <= $2 AND customer_id IS NULL),
+                (SELECT COUNT(*) FROM metrics)",
+    )
+    .bind(after)
+    .bind(through)
+    .fetch_one(e)
+    .await?)
 }
 
 /// What the tail adds to `metric`'s rollups: for one customer or all, and for events with
@@ -139,7 +241,8 @@ pub async fn deltas(
         span,
     };
     let metrics = std::slice::from_ref(metric);
-    each_event(e, &only, |row| add(&mut deltas, metrics, row)).await?;
+    let range = bounds(e).await?;
+    each_event(e, &only, range, |row| add(&mut deltas, metrics, row)).await?;
     Ok(deltas)
 }
 
@@ -170,20 +273,16 @@ struct TailRow<'a> {
 /// Tail events read per statement.
 const CHUNK_SEQS: i64 = 10_000;
 
-/// Calls `f` with every attributed tail event `only` admits, in seq order. Each chunk of seqs
-/// comes back as ONE JSON array: sqlx hands SQLite rows over one at a time, each through a
-/// channel from the connection's thread, and over a tail of 100,000 events that costs several
-/// times the rollup itself.
+/// Calls `f` with every attributed event with seq in `(after, newest]` that `only` admits, in seq
+/// order. Each chunk of seqs comes back as ONE JSON array: sqlx hands SQLite rows over one at a
+/// time, each through a channel from the connection's thread, and over a tail of 100,000 events
+/// that costs several times the rollup itself.
 async fn each_event(
     e: &mut sqlx::SqliteConnection,
     only: &Only<'_>,
+    (mut after, newest): (i64, i64),
     mut f: impl FnMut(TailRow<'_>) -> StoreResult<()> + Send,
 ) -> StoreResult<()> {
-    let (mut after, newest): (i64, i64) = sqlx::query_as(
-        "SELECT indexed_through, COALESCE((SELECT MAX(seq) FROM events), 0) FROM event_index_state",
-    )
-    .fetch_one(&mut *e)
-    .await?;
     let (from, to) = only.span.unwrap_or((Micros::MIN, Micros::MAX));
     let (org_id, event_name) = only.org_and_name.unzip();
     while after < newest {

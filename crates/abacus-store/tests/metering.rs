@@ -28,6 +28,7 @@ on_both_backends!(
     decimal_rollups_merge_in_sql,
     rollups_read_the_same_settled_or_not,
     daily_rollups_are_built_from_older_hourly_ones,
+    a_prepared_pass_applies_only_if_nothing_changed,
 );
 
 const HOUR: i64 = 3_600_000_000;
@@ -556,7 +557,7 @@ async fn backfill_and_raw_reads(backend: Backend) {
 
 /// Raw reads find every event of a customer whether it is in SQLite's batched `event_index` or in
 /// the unsettled tail above its watermark, including events claimed on either side of it, and the
-/// ingest path settles the tail once it is `tail::TAIL` long. (On PostgreSQL settling is a no-op
+/// ingest path settles the tail once it is `tail::LIMIT` long. (On PostgreSQL settling is a no-op
 /// and the same reads must hold.)
 async fn raw_reads_cover_the_index_and_its_tail(backend: Backend) {
     let Some((_t, db, org)) = setup(backend).await else {
@@ -643,8 +644,8 @@ async fn raw_reads_cover_the_index_and_its_tail(backend: Backend) {
         check(&db, id, &[account], &sent).await;
     }
 
-    // A tail of TAIL events is settled by the ingest transaction that reaches it.
-    send(&db, "acme", tail::TAIL, &mut sent).await;
+    // A tail of LIMIT events is settled by the ingest transaction that reaches it.
+    send(&db, "acme", tail::LIMIT, &mut sent).await;
     let mut c = db.read().await.unwrap();
     assert_eq!(tail::pending(&mut c).await.unwrap(), 0);
     drop(c);
@@ -891,4 +892,91 @@ async fn on_conn(c: &mut impl abacus_store::Connection, sql: &'static str) {
         Conn::Sqlite(e) => drop(sqlx::query(sql).execute(e).await.unwrap()),
         Conn::Postgres(e) => drop(sqlx::query(sql).execute(e).await.unwrap()),
     }
+}
+
+/// A settling pass prepared from a snapshot (as the server's writer has one prepared on a read
+/// connection) is applied only if nothing it read has changed: events that arrived after it stay
+/// in the tail, and a claim, a new metric or another pass in between make it stale. Whichever
+/// way, every event counts once. (On PostgreSQL there is never a pass to prepare.)
+async fn a_prepared_pass_applies_only_if_nothing_changed(backend: Backend) {
+    let Some((_t, db, org)) = setup(backend).await else {
+        return;
+    };
+    let acme = customer(&db, &org, "Acme", &["acme"]).await;
+    let sum = metric(&db, &org, "sum", Some("v")).await;
+    let mut n = 0;
+    let mut send = async |account: &str, count: i64| {
+        let batch: Vec<ValidEvent> = (0..count)
+            .map(|_| {
+                n += 1;
+                valid(&format!("p{n}"), account, n * 60_000_000, props(&[("v", "1.5")]))
+            })
+            .collect();
+        let refs: Vec<&ValidEvent> = batch.iter().collect();
+        let mut tx = db.begin().await.unwrap();
+        ingest::ingest(&mut tx, &org, &refs, 0).await.unwrap();
+        tx.commit().await.unwrap();
+    };
+    let prepare = async || {
+        let mut tx = db.read_tx().await.unwrap();
+        tail::prepare(&mut tx).await.unwrap()
+    };
+    let apply = async |pass: &tail::Prepared| {
+        let mut tx = db.begin().await.unwrap();
+        let applied = tail::apply(&mut tx, pass).await.unwrap();
+        tx.commit().await.unwrap();
+        applied
+    };
+    let pending = async || tail::pending(&mut db.read().await.unwrap()).await.unwrap();
+    let total = async |m: &abacus_core::metering::Metric, customer: &str| {
+        let mut c = db.read_tx().await.unwrap();
+        let r = usage::rollups(&mut c, &org, m, customer, &[(0, 10 * DAY)], &[])
+            .await
+            .unwrap();
+        r.days.iter().map(|(_, b)| b.sum).sum::<Decimal>()
+    };
+    let sum_of = |events: i64| Decimal::from_str("1.5").unwrap() * Decimal::from(events);
+
+    send("acme", 40).await;
+    if backend == Backend::Postgres {
+        assert!(prepare().await.is_none(), "PostgreSQL has no tail");
+        assert_eq!(total(&sum, &acme).await, sum_of(40));
+        return;
+    }
+    // Events that arrive after the snapshot stay in the tail.
+    let pass = prepare().await.unwrap();
+    assert_eq!(pass.len(), 40);
+    send("acme", 10).await;
+    assert!(apply(&pass).await);
+    assert_eq!(pending().await, 10);
+    assert_eq!(total(&sum, &acme).await, sum_of(50));
+
+    // A claim of one of its unmatched events makes it stale.
+    send("ghost", 5).await;
+    let pass = prepare().await.unwrap();
+    let ghost = customer(&db, &org, "Ghost", &[]).await;
+    let mut tx = db.begin().await.unwrap();
+    events::lock_org(&mut tx, &org, true).await.unwrap();
+    events::claim_unmatched(&mut tx, &org, &ghost, &["ghost".to_string()])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(!apply(&pass).await, "a claim in between");
+    assert_eq!(pending().await, 15);
+    assert_eq!(total(&sum, &ghost).await, sum_of(5));
+
+    // So does a new metric, which the pass has no rollups for.
+    let pass = prepare().await.unwrap();
+    let late = metric(&db, &org, "sum", Some("v")).await;
+    assert!(!apply(&pass).await, "a metric in between");
+    // And another pass in between.
+    let pass = prepare().await.unwrap();
+    settle(&db).await;
+    assert!(!apply(&pass).await, "a pass in between");
+    assert_eq!(pending().await, 0);
+    for m in [&sum, &late] {
+        assert_eq!(total(m, &acme).await, sum_of(50));
+        assert_eq!(total(m, &ghost).await, sum_of(5));
+    }
+    assert!(prepare().await.is_none(), "nothing left to settle");
 }
