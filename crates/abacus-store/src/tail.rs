@@ -29,15 +29,16 @@ use crate::usage;
 /// A tail this long is worth a settling pass: the server's writer then has one [`prepare`]d on a
 /// read connection while it goes on ingesting, and [`apply`]s it. A pass costs a fixed part (a
 /// few index and rollup pages per customer) and a part per event (reading it back, folding it into
-/// the rollups), so longer tails mean fewer passes; readers scan the tail, about 18 ms at this
-/// length. Measured over 2 million events with passes on the writer: 100,000 gave 91,000 to
-/// 99,700 events/s (p99 0.5 s), 200,000 gave 107,500 (p99 0.65 s).
-pub const TAIL: i64 = 200_000;
+/// the rollups), so longer tails mean fewer passes; readers scan the tail, about 27 ms at this
+/// length. Measured over 2 million events on one machine: with passes on the writer, 100,000 gave
+/// 91,000 to 99,700 events/s and 200,000 gave 98,200 to 102,000; prepared beside it, 200,000 gave
+/// 101,100 to 101,600 (p99 0.4 s) and 300,000 gave 105,500 to 108,200 (p99 under 0.1 s).
+pub const TAIL: i64 = 300_000;
 
 /// The ingest transaction that brings the tail to this many events settles it itself: the bound
 /// when no server writer prepares passes (`abacus events import`, the benchmarks' store path), or
 /// when its prepared passes keep going stale.
-pub const LIMIT: i64 = 2 * TAIL;
+pub const LIMIT: i64 = 400_000;
 
 /// SQLite: events stored since the last [`settle`]. PostgreSQL: always 0.
 pub async fn pending(c: &mut impl Connection) -> StoreResult<i64> {
