@@ -909,7 +909,12 @@ async fn a_prepared_pass_applies_only_if_nothing_changed(backend: Backend) {
         let batch: Vec<ValidEvent> = (0..count)
             .map(|_| {
                 n += 1;
-                valid(&format!("p{n}"), account, n * 60_000_000, props(&[("v", "1.5")]))
+                valid(
+                    &format!("p{n}"),
+                    account,
+                    n * 60_000_000,
+                    props(&[("v", "1.5")]),
+                )
             })
             .collect();
         let refs: Vec<&ValidEvent> = batch.iter().collect();
