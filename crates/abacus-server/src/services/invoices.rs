@@ -1007,6 +1007,14 @@ impl OverdueSweeper {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
+                // The first sweep waits one interval too, like the billing scheduler's first
+                // round: a sweep at the start raced with the requests served meanwhile, and under
+                // load the test harness (poll: an hour) saw it record a test's simulated-past
+                // invoices as overdue at the real clock. Readers see them overdue meanwhile.
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stopped.changed() => break,
+                }
                 match sweep_overdue(&db, abacus_core::time::now_micros()).await {
                     Ok(0) => {}
                     Ok(n) => {
@@ -1014,10 +1022,6 @@ impl OverdueSweeper {
                         wake.notify_one();
                     }
                     Err(e) => tracing::warn!(error = %e, "the overdue sweep failed"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
-                    _ = stopped.changed() => break,
                 }
             }
         });
