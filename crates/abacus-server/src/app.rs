@@ -52,7 +52,7 @@ impl App {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let ingestor = Ingestor::start(db.clone());
+        let ingestor = Ingestor::start(db.clone(), config.sqlite_settle_events.max(1));
         Ok(App {
             addr,
             state: AppState {

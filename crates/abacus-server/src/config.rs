@@ -95,6 +95,10 @@ pub struct ServeConfig {
     /// Billing transactions running side by side in a round on PostgreSQL (SQLite: always one).
     #[arg(long, env = "ABACUS_BILLING_WORKERS", default_value_t = 4)]
     pub billing_workers: usize,
+    /// SQLite: unsettled events at which the writer has a settling pass prepared beside it
+    /// (`abacus_store::tail`). Longer means fewer, larger passes.
+    #[arg(long, env = "ABACUS_SQLITE_SETTLE_EVENTS", default_value_t = abacus_store::tail::TAIL)]
+    pub sqlite_settle_events: i64,
 }
 
 impl ServeConfig {
@@ -130,6 +134,7 @@ impl Default for ServeConfig {
             billing_draft_refresh_secs: 60,
             billing_batch: 100,
             billing_workers: 4,
+            sqlite_settle_events: abacus_store::tail::TAIL,
         }
     }
 }

@@ -42,8 +42,9 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    /// Starts the writers for `db`.
-    pub fn start(db: Db) -> Ingestor {
+    /// Starts the writers for `db`; on SQLite, a tail of `settle_at` events gets a settling pass
+    /// prepared beside the writer.
+    pub fn start(db: Db, settle_at: i64) -> Ingestor {
         let writers = match db.backend() {
             Backend::Sqlite => 1,
             Backend::Postgres => 4,
@@ -51,7 +52,7 @@ impl Ingestor {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..writers {
-            tokio::spawn(run_writer(db.clone(), rx.clone()));
+            tokio::spawn(run_writer(db.clone(), rx.clone(), settle_at));
         }
         Ingestor { queue: tx }
     }
@@ -76,7 +77,11 @@ impl Ingestor {
 
 /// Takes every job waiting (up to [`MAX_BATCH_EVENTS`] events) and stores them together, until
 /// the queue closes. On SQLite it also keeps the tail settled (`abacus_store::tail`).
-async fn run_writer(db: Db, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+async fn run_writer(
+    db: Db,
+    rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    settle_at: i64,
+) {
     let sqlite = db.backend() == Backend::Sqlite;
     // SQLite: events may have been stored since the tail was last settled (at start-up too: an
     // earlier process may have left a tail).
@@ -126,7 +131,7 @@ async fn run_writer(db: Db, rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver
         if tail_is_old(&db).await {
             settle(&db).await;
             tail = false;
-        } else if pending(&db).await >= tail::TAIL {
+        } else if pending(&db).await >= settle_at {
             pass.start(&db);
         }
     }
@@ -181,7 +186,7 @@ impl BackgroundPass {
             Ok::<_, StoreError>(applied)
         };
         match run.await {
-            Ok(true) => {}
+            Ok(true) => tracing::debug!(events = pass.len(), "applied a prepared settling pass"),
             Ok(false) => {
                 tracing::debug!(events = pass.len(), "a prepared settling pass went stale")
             }
