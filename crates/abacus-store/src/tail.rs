@@ -29,8 +29,8 @@ use crate::usage;
 /// A tail this long is worth a settling pass: the server's writer then has one [`prepare`]d on a
 /// read connection while it goes on ingesting, and [`apply`]s it. A pass costs a fixed part (a
 /// few index and rollup pages per customer) and a part per event (reading it back, folding it into
-/// the rollups), so longer tails mean fewer passes; readers scan the tail, about 27 ms at this
-/// length. Measured over 2 million events on one machine: with passes on the writer, 100,000 gave
+/// the rollups), so longer tails mean fewer passes; readers scan the tail (18 ms measured at
+/// 200,000, so about 27 ms at this length). Measured over 2 million events on one machine: with passes on the writer, 100,000 gave
 /// 91,000 to 99,700 events/s and 200,000 gave 98,200 to 102,000; prepared beside it, 200,000 gave
 /// 101,100 to 101,600 (p99 0.4 s) and 300,000 gave 105,500 to 108,200 (p99 under 0.1 s).
 pub const TAIL: i64 = 300_000;
