@@ -128,11 +128,13 @@ async fn run_writer(
         if pass.is_running() {
             continue;
         }
-        if tail_is_old(&db).await {
-            settle(&db).await;
-            tail = false;
-        } else if pending(&db).await >= settle_at {
-            pass.start(&db);
+        match tail_needs(&db, settle_at).await {
+            TailNeeds::Settle => {
+                settle(&db).await;
+                tail = false;
+            }
+            TailNeeds::Pass => pass.start(&db),
+            TailNeeds::Nothing => {}
         }
     }
     pass.finish(&db).await;
@@ -246,33 +248,36 @@ async fn write_together(db: &Db, jobs: &[Job]) -> StoreResult<Vec<Vec<Outcome>>>
     Ok(results)
 }
 
-async fn tail_is_old(db: &Db) -> bool {
-    let oldest = async {
-        let mut c = db.read().await?;
-        tail::oldest(&mut c).await
-    };
-    match oldest.await {
-        Ok(Some(received_at)) => {
-            let age = now_micros().saturating_sub(received_at);
-            u64::try_from(age).is_ok_and(|a| a >= SETTLE_WITHIN.as_micros() as u64)
-        }
-        Ok(None) => false,
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the age of the newest events failed");
-            false
-        }
-    }
+/// SQLite: what the tail calls for after a write.
+enum TailNeeds {
+    Nothing,
+    /// Its oldest event is [`SETTLE_WITHIN`] old: settle it now.
+    Settle,
+    /// It is long: have a pass prepared beside the writer.
+    Pass,
 }
 
-async fn pending(db: &Db) -> i64 {
-    let pending = async {
+/// Reads the tail's age and length from one read connection.
+async fn tail_needs(db: &Db, settle_at: i64) -> TailNeeds {
+    let read = async {
         let mut c = db.read().await?;
-        tail::pending(&mut c).await
+        let oldest = tail::oldest(&mut c).await?;
+        Ok::<_, StoreError>((oldest, tail::pending(&mut c).await?))
     };
-    pending.await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "reading the length of the tail failed");
-        0
-    })
+    match read.await {
+        Ok((Some(received_at), _))
+            if u64::try_from(now_micros().saturating_sub(received_at))
+                .is_ok_and(|age| age >= SETTLE_WITHIN.as_micros() as u64) =>
+        {
+            TailNeeds::Settle
+        }
+        Ok((_, pending)) if pending >= settle_at => TailNeeds::Pass,
+        Ok(_) => TailNeeds::Nothing,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the age and length of the tail failed");
+            TailNeeds::Nothing
+        }
+    }
 }
 
 async fn settle(db: &Db) {

@@ -4,10 +4,11 @@
 //! for every customer can wait. Events above a watermark (`event_index_state.indexed_through`),
 //! the tail, are stored in `events` and nowhere else: neither in the per-customer index
 //! `event_index` nor in the rollups (`usage_buckets`, `usage_days`, their distinct values,
-//! metric diagnostics). [`settle`] catches both up in one pass, in key order, and moves the watermark in
-//! the same transaction, so a crash leaves either the whole tail or none of it settled. Readers
-//! add the tail themselves ([`deltas`], `events::for_customer`), so no answer depends on when the
-//! last pass ran.
+//! metric diagnostics). [`settle`] catches both up in one pass, in key order, and moves the
+//! watermark in the same transaction, so a crash leaves either the whole tail or none of it
+//! settled; [`prepare`] and [`apply`] split a pass so that its reading can run beside the
+//! writer. Readers add the tail themselves ([`deltas`], `events::for_customer`), so no answer
+//! depends on when the last pass ran.
 //!
 //! PostgreSQL's concurrent writers commit out of seq order, so a watermark could pass over an
 //! event still uncommitted: it indexes and rolls up in every ingest transaction, and its tail is
@@ -30,9 +31,10 @@ use crate::usage;
 /// read connection while it goes on ingesting, and [`apply`]s it. A pass costs a fixed part (a
 /// few index and rollup pages per customer) and a part per event (reading it back, folding it into
 /// the rollups), so longer tails mean fewer passes; readers scan the tail (18 ms measured at
-/// 200,000, so about 27 ms at this length). Measured over 2 million events on one machine: with passes on the writer, 100,000 gave
-/// 91,000 to 99,700 events/s and 200,000 gave 98,200 to 102,000; prepared beside it, 200,000 gave
-/// 101,100 to 101,600 (p99 0.4 s) and 300,000 gave 105,500 to 108,200 (p99 under 0.1 s).
+/// 200,000, so about 27 ms at this length). Measured over 2 million events on one machine: with
+/// passes on the writer, 100,000 gave 91,000 to 99,700 events/s and 200,000 gave 98,200 to
+/// 102,000; prepared beside it, 200,000 gave 101,100 to 101,600 (p99 0.4 s) and 300,000 gave
+/// 105,500 to 108,200 (p99 under 0.1 s). The server takes it from `ABACUS_SQLITE_SETTLE_EVENTS`.
 pub const TAIL: i64 = 300_000;
 
 /// The ingest transaction that brings the tail to this many events settles it itself: the bound
@@ -43,11 +45,10 @@ pub const LIMIT: i64 = 400_000;
 /// SQLite: events stored since the last [`settle`]. PostgreSQL: always 0.
 pub async fn pending(c: &mut impl Connection) -> StoreResult<i64> {
     match c.conn() {
-        Conn::Sqlite(e) => Ok(sqlx::query_scalar(
-            "SELECT COALESCE((SELECT MAX(seq) FROM events), 0) - indexed_through FROM event_index_state",
-        )
-        .fetch_one(e)
-        .await?),
+        Conn::Sqlite(e) => {
+            let (after, newest) = bounds(e).await?;
+            Ok(newest - after)
+        }
         Conn::Postgres(_) => Ok(0),
     }
 }

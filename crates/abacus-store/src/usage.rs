@@ -66,6 +66,14 @@ const SQLITE_BUCKET_COLUMNS: &str = "bucket, event_count, value_count, value_sum
 const PG_BUCKET_COLUMNS: &str = "bucket, event_count, value_count, value_sum::text AS value_sum, value_min::text AS value_min, \
      value_max::text AS value_max, latest_ts, latest_seq, latest_value::text AS latest_value";
 
+/// The bucket columns as [`BucketRow`] reads them on `c`'s database.
+fn bucket_columns(c: &mut impl Connection) -> &'static str {
+    match c.conn() {
+        Conn::Sqlite(_) => SQLITE_BUCKET_COLUMNS,
+        Conn::Postgres(_) => PG_BUCKET_COLUMNS,
+    }
+}
+
 /// Where one level of rollups is stored.
 struct Level {
     buckets: &'static str,
@@ -410,10 +418,7 @@ async fn read_buckets(
     customer_id: &str,
     (from, to): (Micros, Micros),
 ) -> StoreResult<Vec<(Micros, Bucket)>> {
-    let columns = match c.conn() {
-        Conn::Sqlite(_) => SQLITE_BUCKET_COLUMNS,
-        Conn::Postgres(_) => PG_BUCKET_COLUMNS,
-    };
+    let columns = bucket_columns(c);
     let sql = format!(
         "SELECT {columns} FROM {}
          WHERE org_id = $1 AND metric_id = $2 AND customer_id = $3 AND bucket >= $4 AND bucket < $5 ORDER BY bucket",
@@ -481,10 +486,7 @@ pub(crate) async fn build_daily(c: &mut impl Connection) -> StoreResult<()> {
             .execute(e)
             .await?;
     }
-    let columns = match c.conn() {
-        Conn::Sqlite(_) => SQLITE_BUCKET_COLUMNS,
-        Conn::Postgres(_) => PG_BUCKET_COLUMNS,
-    };
+    let columns = bucket_columns(c);
     let sql = format!(
         "SELECT org_id, metric_id, customer_id, {columns} FROM usage_buckets
          WHERE (org_id, metric_id, customer_id, bucket) > ($1, $2, $3, $4)

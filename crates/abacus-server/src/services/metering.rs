@@ -200,8 +200,8 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
 
 /// The exact value of a metric for a customer over `[from, to)`: what billing reads for one
 /// [`UsageRequest`](abacus_core::billing::UsageRequest). A total reads the daily and hourly
-/// rollups and the raw events of the partial hours at the edges, as usage queries do; a grouped request (a matrix
-/// price's dimensions) reads the raw events of the range.
+/// rollups and the raw events of the partial hours at the edges, as usage queries do; a grouped
+/// request (a matrix price's dimensions) reads the raw events of the range.
 pub async fn aggregate(
     tx: &mut Tx,
     org_id: &str,
