@@ -84,6 +84,25 @@ impl TestDb {
     }
 }
 
+/// How many rows `table` holds, read straight from the database: a test can count while the
+/// servers using it are stopped.
+pub async fn count_rows(db: &Db, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    match db {
+        Db::Sqlite { read, .. } => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(read)
+                .await
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
+        }
+    }
+    .expect("count rows")
+}
+
 /// `postgres://u@h:5432/db?x=y` with its database replaced by `name`.
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use abacus_store::testing::TestDb;
+use abacus_store::testing::{TestDb, count_rows};
 use abacus_store::{Backend, on_both_backends};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -88,6 +88,16 @@ impl Client {
     }
 }
 
+/// Sends `kill -SIG` to the children.
+fn signal(sig: &str, children: &[&Child]) {
+    let mut kill = std::process::Command::new("kill");
+    kill.arg(format!("-{sig}"));
+    for c in children {
+        kill.arg(c.id().expect("a running child").to_string());
+    }
+    assert!(kill.status().unwrap().success(), "kill -{sig}");
+}
+
 /// Month starts from 2024-01-01 through the current month's: the boundaries of a monthly
 /// subscription started on 2024-01-01.
 fn expected_boundaries() -> Vec<String> {
@@ -149,30 +159,30 @@ async fn killed_mid_billing_run_bills_each_period_once(backend: Backend) {
     let expected = expected_boundaries();
     let total = (SUBSCRIPTIONS * expected.len()) as i64;
 
-    // Two servers bill at once; one is killed mid-run.
+    // Two servers bill at once; one is killed mid-run. They run in slices of a few milliseconds
+    // and are stopped (SIGSTOP) to count, so the count is the state at the kill however loaded
+    // the machine is: counting over HTTP while they ran let a slow answer miss the whole run.
     let (a, _) = serve(&db.url, 10).await;
-    let (mut b, b_addr) = serve(&db.url, 10).await;
-    let client = Client {
-        http: reqwest::Client::new(),
-        base: b_addr.clone(),
-    };
+    let (mut b, _) = serve(&db.url, 10).await;
+    let probe = db.connect().await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let before_kill = loop {
-        let n = client.invoice_count().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        signal("STOP", &[&a, &b]);
+        let n = count_rows(&probe, "invoices").await;
         if n >= total / 4 {
             break n;
         }
         assert!(Instant::now() < deadline, "billing made no progress");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        signal("CONT", &[&a, &b]);
     };
-    // Counted just before the kill: counting after it raced the other server, which under a
-    // loaded test run could finish the whole run between the kill and the count.
     assert!(
         before_kill < total,
         "the kill came before the run ended ({before_kill} of {total} periods billed)"
     );
     let _ = b.start_kill();
     let _ = b.wait().await;
+    signal("CONT", &[&a]);
     let (b, b_addr) = serve(&db.url, 10).await;
     let client = Client {
         http: reqwest::Client::new(),
@@ -206,6 +216,7 @@ async fn killed_mid_billing_run_bills_each_period_once(backend: Backend) {
         boundaries.sort();
         assert_eq!(boundaries, expected, "subscription {s}");
     }
+    probe.close().await;
     crate::cli::stop(a).await;
     crate::cli::stop(b).await;
 }
