@@ -101,6 +101,7 @@ impl App {
         subscriptions.stop().await;
         overdue.stop().await;
         webhooks.stop().await;
+        self.state.ingestor.stop().await;
         self.state.db.close().await;
         tracing::info!("Abacus stopped");
         Ok(())

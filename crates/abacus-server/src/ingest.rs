@@ -17,7 +17,8 @@ use abacus_core::time::now_micros;
 use abacus_store::ingest::{self, Outcome};
 use abacus_store::tail;
 use abacus_store::{Backend, Db, StoreError, StoreResult};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 /// Events per combined transaction, at most.
 pub const MAX_BATCH_EVENTS: usize = 10_000;
@@ -39,6 +40,8 @@ struct Job {
 #[derive(Clone)]
 pub struct Ingestor {
     queue: mpsc::Sender<Job>,
+    stop: std::sync::Arc<watch::Sender<bool>>,
+    writers: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Ingestor {
@@ -51,10 +54,32 @@ impl Ingestor {
         };
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..writers {
-            tokio::spawn(run_writer(db.clone(), rx.clone(), settle_at));
+        let (stop, stopping) = watch::channel(false);
+        let writers = (0..writers)
+            .map(|_| {
+                tokio::spawn(run_writer(
+                    db.clone(),
+                    rx.clone(),
+                    stopping.clone(),
+                    settle_at,
+                ))
+            })
+            .collect();
+        Ingestor {
+            queue: tx,
+            stop: std::sync::Arc::new(stop),
+            writers: std::sync::Arc::new(std::sync::Mutex::new(writers)),
         }
-        Ingestor { queue: tx }
+    }
+
+    /// Stops the writers once the requests are served, before the database closes. On SQLite
+    /// the last writer settles the tail first, so the next start finds none to settle.
+    pub async fn stop(&self) {
+        self.stop.send_replace(true);
+        let writers = std::mem::take(&mut *self.writers.lock().expect("writers lock"));
+        for w in writers {
+            let _ = w.await;
+        }
     }
 
     /// Stores one request's events; returns once they are committed.
@@ -80,6 +105,7 @@ impl Ingestor {
 async fn run_writer(
     db: Db,
     rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    mut stopping: watch::Receiver<bool>,
     settle_at: i64,
 ) {
     let sqlite = db.backend() == Backend::Sqlite;
@@ -90,20 +116,31 @@ async fn run_writer(
     loop {
         let jobs = {
             let mut rx = rx.lock().await;
-            let first = if tail {
-                match tokio::time::timeout(SETTLE_WHEN_IDLE, rx.recv()).await {
-                    Ok(job) => job,
-                    Err(_) => {
-                        pass.finish(&db).await;
-                        settle(&db).await;
-                        tail = false;
-                        continue;
-                    }
+            let idle = async {
+                if tail {
+                    tokio::time::sleep(SETTLE_WHEN_IDLE).await
+                } else {
+                    std::future::pending().await
                 }
-            } else {
-                rx.recv().await
             };
-            let Some(first) = first else { break };
+            let stopped = async {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            let first = tokio::select! {
+                job = rx.recv() => job.ok_or(Wake::Stop),
+                _ = stopped => Err(Wake::Stop),
+                _ = idle => Err(Wake::Idle),
+            };
+            let first = match first {
+                Ok(job) => job,
+                Err(Wake::Stop) => break,
+                Err(Wake::Idle) => {
+                    pass.finish(&db).await;
+                    settle(&db).await;
+                    tail = false;
+                    continue;
+                }
+            };
             let mut jobs = vec![first];
             let mut n = jobs[0].events.len();
             while n < MAX_BATCH_EVENTS {
@@ -138,6 +175,17 @@ async fn run_writer(
         }
     }
     pass.finish(&db).await;
+    if tail {
+        settle(&db).await;
+    }
+}
+
+/// Why a writer waiting for jobs woke without one.
+enum Wake {
+    /// The server is stopping (or the queue closed).
+    Stop,
+    /// No job came for [`SETTLE_WHEN_IDLE`] with a tail to settle.
+    Idle,
 }
 
 /// SQLite: a settling pass being prepared on a read connection while the writer goes on; the

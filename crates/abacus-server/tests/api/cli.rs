@@ -183,7 +183,25 @@ async fn serve_bootstraps_and_stops_gracefully(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Events acknowledged just before the stop are settled by it: the next start finds no tail.
+    let events: Vec<_> = (0..50)
+        .map(|i| serde_json::json!({"unique_id": format!("stop-{i}"), "account": "nobody-yet", "event_name": "call"}))
+        .collect();
+    let r = http
+        .post(format!("{addr}/events"))
+        .bearer_auth(chosen)
+        .header("Alguna-Version", "2026-04-01")
+        .json(&serde_json::json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     stop(child).await;
+    let store = db.connect().await;
+    let mut c = store.read().await.unwrap();
+    assert_eq!(abacus_store::tail::pending(&mut c).await.unwrap(), 0);
+    drop(c);
+    store.close().await;
 }
 
 async fn import_is_exactly_once(backend: Backend) {
