@@ -47,7 +47,11 @@ impl Server {
             .env("ABACUS_DATABASE_URL", &db.url)
             .env("ABACUS_LISTEN", "127.0.0.1:0")
             .env("ABACUS_BOOTSTRAP_API_KEY", KEY)
-            .env("RUST_LOG", "warn")
+            // ABACUS_BENCH_SERVER_LOG (a RUST_LOG filter) shows what the server does meanwhile.
+            .env(
+                "RUST_LOG",
+                std::env::var("ABACUS_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;

@@ -10,10 +10,10 @@
 //! another's.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use abacus_core::metering::event::ValidEvent;
-use abacus_core::time::now_micros;
+use abacus_core::time::{Micros, now_micros};
 use abacus_store::ingest::{self, Outcome};
 use abacus_store::tail;
 use abacus_store::{Backend, Db, StoreError, StoreResult};
@@ -162,15 +162,18 @@ async fn run_writer(
         if pass.is_finished() {
             pass.finish(&db).await;
         }
-        if pass.is_running() {
-            continue;
-        }
-        match tail_needs(&db, settle_at).await {
+        match tail_needs(&db, settle_at, pass.is_running()).await {
             TailNeeds::Settle => {
                 settle(&db).await;
                 tail = false;
             }
             TailNeeds::Pass => pass.start(&db),
+            TailNeeds::Finish => {
+                tracing::debug!(
+                    "the tail is long or old: the writer waits for the pass being prepared"
+                );
+                pass.finish(&db).await
+            }
             TailNeeds::Nothing => {}
         }
     }
@@ -194,16 +197,17 @@ enum Wake {
 /// and folding it (about half of a pass) happens on another core. A pass that went stale in
 /// the meantime (a claim or a new metric) is dropped, and the next one covers its events.
 #[derive(Default)]
-struct BackgroundPass(Option<tokio::task::JoinHandle<StoreResult<Option<tail::Prepared>>>>);
+struct BackgroundPass(Option<(JoinHandle<StoreResult<Option<tail::Prepared>>>, Instant)>);
 
 impl BackgroundPass {
     fn start(&mut self, db: &Db) {
         let db = db.clone();
-        self.0 = Some(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             // One snapshot: the tail it reads is the tail it covers.
             let mut tx = db.read_tx().await?;
             tail::prepare(&mut tx).await
-        }));
+        });
+        self.0 = Some((task, Instant::now()));
     }
 
     fn is_running(&self) -> bool {
@@ -211,12 +215,14 @@ impl BackgroundPass {
     }
 
     fn is_finished(&self) -> bool {
-        self.0.as_ref().is_some_and(|h| h.is_finished())
+        self.0.as_ref().is_some_and(|(h, _)| h.is_finished())
     }
 
     /// Waits for the pass being prepared, if any, and applies it.
     async fn finish(&mut self, db: &Db) {
-        let Some(handle) = self.0.take() else { return };
+        let Some((handle, started)) = self.0.take() else {
+            return;
+        };
         let pass = match handle.await {
             Ok(Ok(Some(pass))) => pass,
             Ok(Ok(None)) => return,
@@ -229,16 +235,30 @@ impl BackgroundPass {
                 return;
             }
         };
+        let ready = Instant::now();
         let run = async {
             let mut tx = db.begin().await?;
             let applied = tail::apply(&mut tx, &pass).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(applied)
         };
-        match run.await {
-            Ok(true) => tracing::debug!(events = pass.len(), "applied a prepared settling pass"),
+        let outcome = run.await;
+        let (events, ready_after, apply_ms) = (
+            pass.len(),
+            (ready - started).as_millis(),
+            ready.elapsed().as_millis(),
+        );
+        match outcome {
+            Ok(true) => {
+                tracing::debug!(
+                    events,
+                    ready_after,
+                    apply_ms,
+                    "applied a prepared settling pass"
+                )
+            }
             Ok(false) => {
-                tracing::debug!(events = pass.len(), "a prepared settling pass went stale")
+                tracing::debug!(events, ready_after, "a prepared settling pass went stale")
             }
             Err(e) => {
                 tracing::warn!(error = %e, "applying a settling pass failed; the next one covers its events")
@@ -285,7 +305,8 @@ async fn write_together(db: &Db, jobs: &[Job]) -> StoreResult<Vec<Vec<Outcome>>>
             .iter()
             .flat_map(|i| jobs[*i].events.iter())
             .collect();
-        let mut outcomes = ingest::ingest(&mut tx, org, &events, received_at)
+        // The writer bounds the tail itself (`TailNeeds`).
+        let mut outcomes = ingest::ingest_unbounded(&mut tx, org, &events, received_at)
             .await?
             .into_iter();
         for i in members {
@@ -297,34 +318,52 @@ async fn write_together(db: &Db, jobs: &[Job]) -> StoreResult<Vec<Vec<Outcome>>>
 }
 
 /// SQLite: what the tail calls for after a write.
+#[derive(Debug, PartialEq)]
 enum TailNeeds {
     Nothing,
-    /// Its oldest event is [`SETTLE_WITHIN`] old: settle it now.
+    /// Its oldest event is [`SETTLE_WITHIN`] old, or it is [`tail::LIMIT`] long, and no pass is
+    /// being prepared: settle it now.
     Settle,
     /// It is long: have a pass prepared beside the writer.
     Pass,
+    /// The same with a pass being prepared: wait for that pass and apply it before writing more.
+    /// Settling anew instead would take longer and leave the pass stale, its work wasted.
+    Finish,
 }
 
 /// Reads the tail's age and length from one read connection.
-async fn tail_needs(db: &Db, settle_at: i64) -> TailNeeds {
+async fn tail_needs(db: &Db, settle_at: i64, preparing: bool) -> TailNeeds {
     let read = async {
         let mut c = db.read().await?;
         let oldest = tail::oldest(&mut c).await?;
         Ok::<_, StoreError>((oldest, tail::pending(&mut c).await?))
     };
     match read.await {
-        Ok((Some(received_at), _))
-            if u64::try_from(now_micros().saturating_sub(received_at))
-                .is_ok_and(|age| age >= SETTLE_WITHIN.as_micros() as u64) =>
-        {
-            TailNeeds::Settle
-        }
-        Ok((_, pending)) if pending >= settle_at => TailNeeds::Pass,
-        Ok(_) => TailNeeds::Nothing,
+        Ok((oldest, pending)) => needs(now_micros(), oldest, pending, settle_at, preparing),
         Err(e) => {
             tracing::warn!(error = %e, "reading the age and length of the tail failed");
             TailNeeds::Nothing
         }
+    }
+}
+
+/// What a tail of `pending` events, the oldest received at `oldest`, calls for at `now`.
+fn needs(
+    now: Micros,
+    oldest: Option<Micros>,
+    pending: i64,
+    settle_at: i64,
+    preparing: bool,
+) -> TailNeeds {
+    let old = oldest.is_some_and(|received_at| {
+        u64::try_from(now.saturating_sub(received_at))
+            .is_ok_and(|age| age >= SETTLE_WITHIN.as_micros() as u64)
+    });
+    match (old || pending >= tail::LIMIT, preparing) {
+        (true, true) => TailNeeds::Finish,
+        (true, false) => TailNeeds::Settle,
+        (false, false) if pending >= settle_at => TailNeeds::Pass,
+        (false, _) => TailNeeds::Nothing,
     }
 }
 
@@ -336,5 +375,34 @@ async fn settle(db: &Db) {
     };
     if let Err(e) = run.await {
         tracing::warn!(error = %e, "settling the newest events failed; retried after the next write");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SETTLE_WITHIN, TailNeeds, needs};
+    use abacus_store::tail::{LIMIT, TAIL};
+
+    #[test]
+    fn what_a_tail_needs() {
+        let now = 1_000_000_000_000;
+        let fresh = Some(now - 1_000);
+        let old = Some(now - SETTLE_WITHIN.as_micros() as i64);
+        // Short and fresh: nothing. Long: a pass, unless one is being prepared.
+        assert_eq!(needs(now, fresh, 10, TAIL, false), TailNeeds::Nothing);
+        assert_eq!(needs(now, fresh, TAIL, TAIL, false), TailNeeds::Pass);
+        assert_eq!(needs(now, fresh, TAIL, TAIL, true), TailNeeds::Nothing);
+        // Old or at the limit: settled now, or the pass being prepared is applied first.
+        assert_eq!(needs(now, old, 10, TAIL, false), TailNeeds::Settle);
+        assert_eq!(needs(now, old, 10, TAIL, true), TailNeeds::Finish);
+        assert_eq!(needs(now, fresh, LIMIT, TAIL, false), TailNeeds::Settle);
+        assert_eq!(needs(now, fresh, LIMIT, TAIL, true), TailNeeds::Finish);
+        // A threshold set above the limit: the limit still bounds the tail.
+        assert_eq!(
+            needs(now, fresh, LIMIT, LIMIT * 2, false),
+            TailNeeds::Settle
+        );
+        // No tail.
+        assert_eq!(needs(now, None, 0, TAIL, false), TailNeeds::Nothing);
     }
 }

@@ -20,8 +20,31 @@ pub enum Outcome {
 
 /// Stores a batch of one organization's events and counts the new ones in every metric's
 /// rollups (on SQLite, once the tail they join is settled). Run it in a write transaction: it
-/// commits or fails as a whole.
+/// commits or fails as a whole. On SQLite, the transaction that brings the tail to
+/// [`tail::LIMIT`] settles it too, so the tail stays bounded without anything else settling it.
 pub async fn ingest(
+    c: &mut impl Connection,
+    org_id: &str,
+    batch: &[&ValidEvent],
+    received_at: Micros,
+) -> StoreResult<Vec<Outcome>> {
+    let outcomes = ingest_unbounded(c, org_id, batch, received_at).await?;
+    if matches!(c.conn(), crate::Conn::Sqlite(_)) {
+        let pending = tail::pending(c).await?;
+        if pending >= tail::LIMIT {
+            tracing::debug!(
+                pending,
+                "the tail is at its limit: settling it in the ingest transaction"
+            );
+            tail::settle(c).await?;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// [`ingest`] without its bound on the tail, for a caller that settles the tail itself (the
+/// server's writer, which waits for the pass it has prepared instead of settling anew).
+pub async fn ingest_unbounded(
     c: &mut impl Connection,
     org_id: &str,
     batch: &[&ValidEvent],
@@ -107,8 +130,6 @@ pub async fn ingest(
     if postgres {
         let refs: Vec<(&str, &RawEvent)> = fresh.iter().map(|(c, e)| (*c, e)).collect();
         usage::record(c, org_id, &refs).await?;
-    } else if tail::pending(c).await? >= tail::LIMIT {
-        tail::settle(c).await?;
     }
     Ok(outcomes)
 }
