@@ -37,9 +37,9 @@ use crate::usage;
 /// 105,500 to 108,200 (p99 under 0.1 s). The server takes it from `ABACUS_SQLITE_SETTLE_EVENTS`.
 pub const TAIL: i64 = 300_000;
 
-/// The ingest transaction that brings the tail to this many events settles it itself: the bound
-/// when no server writer prepares passes (`abacus events import`, the benchmarks' store path), or
-/// when its prepared passes keep going stale.
+/// The tail is settled at this many events, whatever else happens: by the ingest transaction
+/// that brings it there ([`crate::ingest::ingest`]: `abacus events import`, the benchmarks' store
+/// path), or by the server's writer, which applies the pass it is preparing or settles anew.
 pub const LIMIT: i64 = 400_000;
 
 /// SQLite: events stored since the last [`settle`]. PostgreSQL: always 0.
