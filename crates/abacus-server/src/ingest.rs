@@ -321,8 +321,8 @@ async fn write_together(db: &Db, jobs: &[Job]) -> StoreResult<Vec<Vec<Outcome>>>
 #[derive(Debug, PartialEq)]
 enum TailNeeds {
     Nothing,
-    /// Its oldest event is [`SETTLE_WITHIN`] old, or it is [`tail::LIMIT`] long, and no pass is
-    /// being prepared: settle it now.
+    /// Its oldest event is [`SETTLE_WITHIN`] old, or it is at its bound (see [`needs`]), and no
+    /// pass is being prepared: settle it now.
     Settle,
     /// It is long: have a pass prepared beside the writer.
     Pass,
@@ -347,7 +347,9 @@ async fn tail_needs(db: &Db, settle_at: i64, preparing: bool) -> TailNeeds {
     }
 }
 
-/// What a tail of `pending` events, the oldest received at `oldest`, calls for at `now`.
+/// What a tail of `pending` events, the oldest received at `oldest`, calls for at `now`. A pass
+/// starts at `settle_at` events and must be applied by a third more: [`tail::TAIL`] and
+/// [`tail::LIMIT`] by default, and never past the limit.
 fn needs(
     now: Micros,
     oldest: Option<Micros>,
@@ -359,7 +361,8 @@ fn needs(
         u64::try_from(now.saturating_sub(received_at))
             .is_ok_and(|age| age >= SETTLE_WITHIN.as_micros() as u64)
     });
-    match (old || pending >= tail::LIMIT, preparing) {
+    let limit = settle_at.saturating_add(settle_at / 3).min(tail::LIMIT);
+    match (old || pending >= limit, preparing) {
         (true, true) => TailNeeds::Finish,
         (true, false) => TailNeeds::Settle,
         (false, false) if pending >= settle_at => TailNeeds::Pass,
@@ -397,6 +400,9 @@ mod tests {
         assert_eq!(needs(now, old, 10, TAIL, true), TailNeeds::Finish);
         assert_eq!(needs(now, fresh, LIMIT, TAIL, false), TailNeeds::Settle);
         assert_eq!(needs(now, fresh, LIMIT, TAIL, true), TailNeeds::Finish);
+        // A lower threshold lowers the bound with it (a third more).
+        assert_eq!(needs(now, fresh, 65, 50, true), TailNeeds::Nothing);
+        assert_eq!(needs(now, fresh, 66, 50, true), TailNeeds::Finish);
         // A threshold set above the limit: the limit still bounds the tail.
         assert_eq!(
             needs(now, fresh, LIMIT, LIMIT * 2, false),
