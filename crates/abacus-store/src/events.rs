@@ -59,6 +59,27 @@ struct Returned {
 
 const CHUNK: usize = crate::db::STATEMENT_ROWS;
 
+/// Adds to stored events' duplicate counts: `copies` names each event and how many more times
+/// it came in one batch, which stores its first copy and counts the rest here.
+pub async fn add_duplicates(
+    c: &mut impl Connection,
+    org_id: &str,
+    copies: &[(&str, i32)],
+) -> StoreResult<()> {
+    for (unique_id, n) in copies {
+        on!(c, e => sqlx::query(
+            "UPDATE events SET duplicates = duplicates + $1 WHERE org_id = $2 AND unique_id = $3",
+        )
+        .bind(*n)
+        .bind(org_id)
+        .bind(*unique_id)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
 /// Stores events whose unique ids are distinct within the slice. Returns one outcome per event,
 /// in order.
 pub async fn insert(

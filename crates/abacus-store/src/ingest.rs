@@ -1,5 +1,7 @@
 //! The exactly-once ingestion path: deduplicate, attribute, store, and count, in one transaction.
 
+use std::collections::BTreeMap;
+
 use abacus_core::metering::event::ValidEvent;
 use abacus_core::metering::usage::RawEvent;
 use abacus_core::time::Micros;
@@ -115,7 +117,8 @@ pub async fn ingest_unbounded(
             }
         }
     }
-    // Later copies within the batch share the first copy's fate.
+    // Later copies within the batch share the first copy's fate, and count as resends of it.
+    let mut copies: BTreeMap<&str, i32> = BTreeMap::new();
     for (i, e) in batch.iter().enumerate() {
         let f = first[e.unique_id.as_str()];
         if f != i {
@@ -124,7 +127,12 @@ pub async fn ingest_unbounded(
                     Outcome::Duplicate { matched }
                 }
             };
+            *copies.entry(e.unique_id.as_str()).or_default() += 1;
         }
+    }
+    if !copies.is_empty() {
+        let copies: Vec<(&str, i32)> = copies.into_iter().collect();
+        events::add_duplicates(c, org_id, &copies).await?;
     }
     // PostgreSQL counts new events in the rollups here; SQLite when it settles its tail (`tail`).
     if postgres {

@@ -249,7 +249,7 @@ pub struct EventResponse {
     pub received_at: String,
     #[schema(value_type = Object)]
     pub properties: Value,
-    /// How many times the event was resent after it was stored.
+    /// How many times the event was resent: later, or as another copy in the same request.
     pub duplicates: i32,
 }
 

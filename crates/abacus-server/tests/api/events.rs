@@ -153,6 +153,14 @@ async fn exactly_once_within_and_across_batches(backend: Backend) {
         .unwrap()
         .clone();
     assert_eq!(x2["duplicates"], 1);
+    let x1 = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["unique_id"] == "x1")
+        .unwrap()
+        .clone();
+    assert_eq!(x1["duplicates"], 1, "a copy in the same batch is a resend");
 }
 
 async fn concurrent_overlapping_batches_count_once(backend: Backend) {
@@ -202,6 +210,22 @@ async fn concurrent_overlapping_batches_count_once(backend: Backend) {
     let beta: u64 = app.usage("beta", &calls, FROM, TO).await.parse().unwrap();
     assert_eq!(acme + beta, distinct.len() as u64);
     assert_eq!(acme, distinct.iter().filter(|n| *n % 2 == 0).count() as u64);
+    // Every send is the stored event or one of its counted resends, also when concurrent
+    // requests were written together and a resend came in the same transaction.
+    let (mut listed, mut resends, mut path) = (0, 0, "/events?limit=100".to_string());
+    loop {
+        let page = app.get_v2(&path).await;
+        for e in page.body["data"].as_array().unwrap() {
+            listed += 1;
+            resends += e["duplicates"].as_i64().unwrap();
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/events?limit=100&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed, distinct.len() as i64);
+    assert_eq!(listed + resends, 16 * 5 * 40, "each resend counted once");
 }
 
 async fn unmatched_events_count_when_the_account_appears(backend: Backend) {
