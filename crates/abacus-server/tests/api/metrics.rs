@@ -17,6 +17,7 @@ on_both_backends!(
     metric_validation,
     metrics_created_later_count_earlier_events,
     usage_equals_a_recomputation,
+    every_filter_operator_and_backfill_equal_a_recomputation,
     usage_windows_groups_and_edges,
     usage_query_errors,
 );
@@ -314,6 +315,17 @@ async fn metrics_created_later_count_earlier_events(backend: Backend) {
     assert_eq!(app.usage("acme", &eu, from, to).await, "4");
 }
 
+/// Every aggregation method.
+const METHODS: [&str; 7] = [
+    "count",
+    "count_unique",
+    "sum",
+    "min",
+    "max",
+    "average",
+    "latest",
+];
+
 /// Usage equals a recomputation, written here from scratch, over random events: every
 /// aggregation, a filter, decimals with many places, late events, random ranges.
 async fn usage_equals_a_recomputation(backend: Backend) {
@@ -324,15 +336,7 @@ async fn usage_equals_a_recomputation(backend: Backend) {
         app.customer(c, &[c]).await;
     }
     let mut metrics: Vec<(String, &str, bool)> = Vec::new();
-    for method in [
-        "count",
-        "count_unique",
-        "sum",
-        "min",
-        "max",
-        "average",
-        "latest",
-    ] {
+    for method in METHODS {
         for filtered in [false, true] {
             let mut body = json!({"name": format!("{method} {filtered}"), "event_name": "use", "aggregation": {"method": method, "field": "v"}});
             if filtered {
@@ -411,6 +415,279 @@ async fn usage_equals_a_recomputation(backend: Backend) {
     }
 }
 
+/// A property as the test sent it: a JSON string or a JSON number (its text either way).
+#[derive(Clone, Debug)]
+enum Prop {
+    Str(String),
+    Num(String),
+}
+
+impl Prop {
+    fn json(&self) -> Value {
+        match self {
+            Prop::Str(s) => json!(s),
+            Prop::Num(s) => serde_json::from_str(s).unwrap(),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Prop::Str(s) | Prop::Num(s) => s,
+        }
+    }
+
+    /// A JSON number, or a string of digits, signs and a point that reads as a decimal.
+    fn decimal(&self) -> Option<Decimal> {
+        let t = self.text();
+        match self {
+            Prop::Num(_) => Decimal::from_str(t).ok(),
+            Prop::Str(_)
+                if t.bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') =>
+            {
+                Decimal::from_str(t).ok()
+            }
+            Prop::Str(_) => None,
+        }
+    }
+}
+
+struct Sent {
+    customer: &'static str,
+    ts: i64,
+    n: i64,
+    props: BTreeMap<&'static str, Prop>,
+}
+
+/// One filter of the test, written from the API's description: a missing property matches
+/// only `not_equal` and `not_contains`; `equal` and `in` compare as numbers when both sides are
+/// numbers and as text otherwise; `contains` looks in the text; the numeric operators need two
+/// numbers.
+fn filter_matches(e: &Sent, field: &str, op: &str, value: &str) -> bool {
+    let Some(p) = e.props.get(field) else {
+        return matches!(op, "not_equal" | "not_contains");
+    };
+    let same = |wanted: &str| match (p.decimal(), Decimal::from_str(wanted.trim()).ok()) {
+        (Some(a), Some(b)) => a == b,
+        _ => p.text() == wanted,
+    };
+    match op {
+        "equal" => same(value),
+        "not_equal" => !same(value),
+        "in" => value.split(',').map(str::trim).any(same),
+        "contains" => p.text().contains(value),
+        "not_contains" => !p.text().contains(value),
+        _ => match (p.decimal(), Decimal::from_str(value).ok()) {
+            (Some(a), Some(b)) => match op {
+                "gt" => a > b,
+                "gte" => a >= b,
+                "lt" => a < b,
+                _ => a <= b,
+            },
+            _ => false,
+        },
+    }
+}
+
+/// Every filter operator, `and` and `or` groups, two groups OR-ed, every aggregation, numbers
+/// sent as JSON numbers and as strings, values that are not numbers, and half of the metrics
+/// created after their events (backfill), against a recomputation, over random events.
+async fn every_filter_operator_and_backfill_equal_a_recomputation(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    for c in ["c0", "c1"] {
+        app.customer(c, &[c]).await;
+    }
+    // (group operator, [(field, operator, value)]) per group; no group: every event.
+    type Groups = Vec<(
+        &'static str,
+        Vec<(&'static str, &'static str, &'static str)>,
+    )>;
+    let filters: Vec<Groups> = vec![
+        vec![],
+        vec![("and", vec![("zone", "equal", "a")])],
+        vec![("and", vec![("zone", "not_equal", "c")])],
+        vec![("or", vec![("tag", "contains", "x")])],
+        vec![("or", vec![("tag", "not_contains", "x")])],
+        vec![("or", vec![("w", "in", "1, 2.5,abc")])],
+        vec![("and", vec![("w", "gt", "2")])],
+        vec![("and", vec![("w", "gte", "2.5")])],
+        vec![("and", vec![("w", "lt", "2")])],
+        vec![("and", vec![("w", "lte", "2.5")])],
+        vec![("and", vec![("zone", "equal", "b"), ("w", "gte", "1")])],
+        vec![
+            (
+                "and",
+                vec![("zone", "equal", "a"), ("tag", "contains", "y")],
+            ),
+            ("or", vec![("w", "lt", "1"), ("tag", "equal", "zz")]),
+        ],
+    ];
+    let body = |i: usize, method: &str, groups: &Groups| {
+        let groups: Vec<Value> = groups
+            .iter()
+            .map(|(op, fs)| {
+                let fs: Vec<Value> = fs
+                    .iter()
+                    .map(|(f, o, v)| json!({"field": f, "operator": o, "value": v}))
+                    .collect();
+                json!({"operator": op, "filters": fs})
+            })
+            .collect();
+        json!({"name": format!("m{i}"), "event_name": "use",
+               "aggregation": {"method": method, "field": "v"}, "filter_groups": groups})
+    };
+    let combos: Vec<(usize, &str, &Groups)> = METHODS
+        .iter()
+        .flat_map(|m| filters.iter().map(move |f| (*m, f)))
+        .enumerate()
+        .map(|(i, (m, f))| (i, m, f))
+        .collect();
+    // Even combinations exist before the events, odd ones are created after them.
+    let mut metrics: BTreeMap<usize, String> = BTreeMap::new();
+    for (i, method, groups) in combos.iter().filter(|c| c.0 % 2 == 0) {
+        metrics.insert(*i, app.metric(body(*i, method, groups)).await);
+    }
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261127);
+    let start = abacus_core::time::parse_rfc3339("2026-09-28T00:00:00Z").unwrap();
+    let hour = 3_600_000_000i64;
+    let mut sent: Vec<Sent> = Vec::new();
+    for batch in 0..5 {
+        let mut events = Vec::new();
+        for i in 0..60 {
+            let n = batch * 60 + i;
+            let mut props = BTreeMap::new();
+            props.insert(
+                "zone",
+                Prop::Str(["a", "b", "c"][rng.random_range(0..3)].into()),
+            );
+            match rng.random_range(0..5) {
+                0 => {}
+                k => {
+                    props.insert("tag", Prop::Str(["x", "xy", "y", "zz"][k - 1].into()));
+                }
+            }
+            match rng.random_range(0..6) {
+                0 => {}
+                1 => {
+                    props.insert("w", Prop::Num(rng.random_range(0..4).to_string()));
+                }
+                2 => {
+                    props.insert("w", Prop::Str("2.50".into()));
+                }
+                3 => {
+                    props.insert("w", Prop::Str("abc".into()));
+                }
+                _ => {
+                    props.insert("w", Prop::Str(format!("{}.25", rng.random_range(0..4))));
+                }
+            }
+            match rng.random_range(0..6) {
+                0 => {}
+                1 => {
+                    props.insert("v", Prop::Str("n/a".into()));
+                }
+                2 => {
+                    props.insert("v", Prop::Num(rng.random_range(-3..40).to_string()));
+                }
+                _ => {
+                    props.insert(
+                        "v",
+                        Prop::Str(format!(
+                            "{}.{:08}",
+                            rng.random_range(0..50),
+                            rng.random_range(1..100_000_000)
+                        )),
+                    );
+                }
+            }
+            let e = Sent {
+                customer: if rng.random_bool(0.5) { "c0" } else { "c1" },
+                ts: start + rng.random_range(0..(40 * 24 * hour)),
+                n,
+                props,
+            };
+            let json_props: serde_json::Map<String, Value> = e
+                .props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.json()))
+                .collect();
+            events.push(ev(
+                &format!("f{n}"),
+                e.customer,
+                "use",
+                &abacus_core::time::format_micros(e.ts),
+                Value::Object(json_props),
+            ));
+            sent.push(e);
+        }
+        let r = app.ingest(Value::Array(events)).await;
+        assert!(
+            r.body["failed"].as_array().unwrap().is_empty(),
+            "{}",
+            r.text
+        );
+    }
+    for (i, method, groups) in combos.iter().filter(|c| c.0 % 2 == 1) {
+        metrics.insert(*i, app.metric(body(*i, method, groups)).await);
+    }
+
+    let ranges = [
+        ("2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z"),
+        ("2026-09-28T00:00:00Z", "2026-11-07T00:00:00Z"),
+        ("2026-10-05T13:17:11.5Z", "2026-10-19T02:00:00.000001Z"),
+    ];
+    for (i, method, groups) in &combos {
+        let admitted = |e: &Sent| {
+            groups.is_empty()
+                || groups.iter().any(|(op, fs)| {
+                    let mut each = fs.iter().map(|(f, o, v)| filter_matches(e, f, o, v));
+                    if *op == "and" {
+                        each.all(|m| m)
+                    } else {
+                        each.any(|m| m)
+                    }
+                })
+        };
+        for customer in ["c0", "c1"] {
+            for (from, to) in ranges {
+                let (f, t) = (
+                    abacus_core::time::parse_rfc3339(from).unwrap(),
+                    abacus_core::time::parse_rfc3339(to).unwrap(),
+                );
+                let events: Vec<&Sent> = sent
+                    .iter()
+                    .filter(|e| e.customer == customer && e.ts >= f && e.ts < t && admitted(e))
+                    .collect();
+                let expected = recompute_props(method, &events);
+                let got = app.usage(customer, &metrics[i], from, to).await;
+                assert_eq!(
+                    Decimal::from_str(&got).unwrap(),
+                    expected,
+                    "m{i}: {method} {groups:?} {customer} {from}..{to}"
+                );
+            }
+        }
+    }
+}
+
+/// The aggregation of `events`' `v`: `count` counts every event, `count_unique` the distinct
+/// texts, the numeric ones skip what is missing or not a number.
+fn recompute_props(method: &str, events: &[&Sent]) -> Decimal {
+    let numeric: Vec<(i64, i64, Decimal)> = events
+        .iter()
+        .filter_map(|e| Some((e.ts, e.n, e.props.get("v")?.decimal()?)))
+        .collect();
+    let distinct = events
+        .iter()
+        .filter_map(|e| Some(e.props.get("v")?.text().to_string()))
+        .collect::<BTreeSet<_>>()
+        .len();
+    aggregate(method, events.len(), distinct, &numeric)
+}
+
 fn recompute(method: &str, events: &[&(String, i64, i64, Option<String>, &str)]) -> Decimal {
     let numeric: Vec<(i64, i64, Decimal)> = events
         .iter()
@@ -419,15 +696,25 @@ fn recompute(method: &str, events: &[&(String, i64, i64, Option<String>, &str)])
                 .map(|v| (e.1, e.2, Decimal::from_str(v).unwrap()))
         })
         .collect();
+    let distinct = events
+        .iter()
+        .filter_map(|e| e.3.clone())
+        .collect::<BTreeSet<_>>()
+        .len();
+    aggregate(method, events.len(), distinct, &numeric)
+}
+
+/// An aggregation from scratch: `count` events, `distinct` values, and the numeric values as
+/// `(timestamp, send order, value)`.
+fn aggregate(
+    method: &str,
+    count: usize,
+    distinct: usize,
+    numeric: &[(i64, i64, Decimal)],
+) -> Decimal {
     match method {
-        "count" => Decimal::from(events.len()),
-        "count_unique" => Decimal::from(
-            events
-                .iter()
-                .filter_map(|e| e.3.clone())
-                .collect::<BTreeSet<_>>()
-                .len(),
-        ),
+        "count" => Decimal::from(count),
+        "count_unique" => Decimal::from(distinct),
         "sum" => numeric.iter().map(|n| n.2).sum(),
         "min" => numeric.iter().map(|n| n.2).min().unwrap_or_default(),
         "max" => numeric.iter().map(|n| n.2).max().unwrap_or_default(),
