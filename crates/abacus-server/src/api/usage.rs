@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::auth::Tenant;
 use crate::extract::QueryParams;
 use crate::problem::{ApiError, ApiResult, Problem};
-use crate::services::metering::{self, UsageAnswer, UsageQuery};
+use crate::services::metering::{self, Series, UsageAnswer, UsageQuery};
 use crate::wire::{timestamp, v1_keys};
 
 #[derive(Serialize, ToSchema)]
@@ -22,6 +22,9 @@ pub struct UsageGroup {
     /// The property's value, or `null` for events without it.
     pub key: Option<String>,
     pub value: String,
+    /// With `window`: this group's value in each window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<UsageWindow>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -56,23 +59,27 @@ impl From<UsageAnswer> for UsageResponse {
             value: a.value.to_string(),
             groups: a.groups.map(|g| {
                 g.into_iter()
-                    .map(|(key, v)| UsageGroup {
-                        key,
-                        value: v.to_string(),
+                    .map(|g| UsageGroup {
+                        key: g.key,
+                        value: g.value.to_string(),
+                        series: g.series.map(windows),
                     })
                     .collect()
             }),
-            series: a.series.map(|s| {
-                s.into_iter()
-                    .map(|(f, t, v)| UsageWindow {
-                        from: timestamp(f),
-                        to: timestamp(t),
-                        value: v.to_string(),
-                    })
-                    .collect()
-            }),
+            series: a.series.map(windows),
         }
     }
+}
+
+fn windows(series: Series) -> Vec<UsageWindow> {
+    series
+        .into_iter()
+        .map(|(f, t, v)| UsageWindow {
+            from: timestamp(f),
+            to: timestamp(t),
+            value: v.to_string(),
+        })
+        .collect()
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -98,12 +105,6 @@ fn query(q: &QueryParams, metric_param: &str) -> ApiResult<UsageQuery> {
         })?),
     };
     let group_by = q.string("group_by");
-    if group_by.is_some() && window.is_some() {
-        return Err(ApiError::bad_param(
-            "group_by",
-            "cannot be combined with window",
-        ));
-    }
     Ok(UsageQuery {
         metric_id,
         from: time("from")?,
@@ -114,7 +115,8 @@ fn query(q: &QueryParams, metric_param: &str) -> ApiResult<UsageQuery> {
 }
 
 /// A customer's usage of one metric over `[from, to)` (extension), optionally grouped by one
-/// property or split into hour, day or month windows in the organization's time zone.
+/// property and/or split into hour, day or month windows in the organization's time zone (with
+/// both, each group carries its own series).
 #[utoipa::path(get, path = "/customers/{id}/usage", tag = "usage",
     params(("id" = String, Path, description = "Customer id or alias"), ("metric_id" = String, Query),
            ("from" = String, Query, description = "RFC 3339, inclusive"), ("to" = String, Query, description = "RFC 3339, exclusive"),

@@ -104,8 +104,20 @@ pub struct UsageAnswer {
     pub from: Micros,
     pub to: Micros,
     pub value: Decimal,
-    pub groups: Option<Vec<(Option<String>, Decimal)>>,
-    pub series: Option<Vec<(Micros, Micros, Decimal)>>,
+    pub groups: Option<Vec<GroupAnswer>>,
+    pub series: Option<Series>,
+}
+
+/// Values over consecutive windows, `(from, to, value)`.
+pub type Series = Vec<(Micros, Micros, Decimal)>;
+
+/// One value of the `group_by` property (`None`: events without it), with its own series when
+/// the query asks for windows.
+#[derive(Debug, Clone)]
+pub struct GroupAnswer {
+    pub key: Option<String>,
+    pub value: Decimal,
+    pub series: Option<Series>,
 }
 
 fn window_error(e: WindowError) -> ApiError {
@@ -164,7 +176,39 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
             usage::recompute(&metric, q.from, q.to, Some(property), &raw).map_err(overflow)?;
         answer.value =
             usage::recompute(&metric, q.from, q.to, None, &raw).map_err(overflow)?[&None];
-        answer.groups = Some(groups.into_iter().collect());
+        let mut groups: Vec<GroupAnswer> = groups
+            .into_iter()
+            .map(|(key, value)| GroupAnswer {
+                key,
+                value,
+                series: None,
+            })
+            .collect();
+        if let Some(kind) = q.window {
+            let tz = org_time_zone(&mut tx, org_id).await?;
+            let ws = windows(q.from, q.to, Some(kind), &tz).map_err(window_error)?;
+            let mut raw = raw;
+            raw.sort_by_key(|e| (e.ts, e.seq));
+            let mut total = Series::with_capacity(ws.len());
+            for g in &mut groups {
+                g.series = Some(Series::with_capacity(ws.len()));
+            }
+            for &(a, b) in &ws {
+                // The window's events, found by time in the sorted events of the range.
+                let inside =
+                    &raw[raw.partition_point(|e| e.ts < a)..raw.partition_point(|e| e.ts < b)];
+                let by_key =
+                    usage::recompute(&metric, a, b, Some(property), inside).map_err(overflow)?;
+                for g in &mut groups {
+                    let v = by_key.get(&g.key).copied().unwrap_or(Decimal::ZERO);
+                    g.series.as_mut().expect("set above").push((a, b, v));
+                }
+                let v = usage::recompute(&metric, a, b, None, inside).map_err(overflow)?[&None];
+                total.push((a, b, v));
+            }
+            answer.series = Some(total);
+        }
+        answer.groups = Some(groups);
         return Ok(answer);
     }
 

@@ -827,6 +827,40 @@ async fn usage_windows_groups_and_edges(backend: Backend) {
         ])
     );
     assert_eq!(r.body["value"], "31");
+    // Grouped and windowed: each group has its own series, and the total series is theirs summed.
+    let r = app.get_v2(&format!("/customers/acme/usage?metric_id={sum}&from=2026-10-01T00:00:00Z&to=2026-10-03T00:00:00Z&group_by=r&window=day")).await;
+    let values = |series: &Value| -> Vec<String> {
+        series
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["value"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let groups: BTreeMap<String, (String, Vec<String>)> = r.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["key"].as_str().unwrap().to_string(),
+                (
+                    g["value"].as_str().unwrap().to_string(),
+                    values(&g["series"]),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        BTreeMap::from([
+            ("eu".into(), ("5".into(), vec!["1".into(), "4".into()])),
+            ("us".into(), ("2".into(), vec!["2".into(), "0".into()])),
+        ])
+    );
+    assert_eq!(values(&r.body["series"]), ["3", "4"]);
+    assert_eq!(r.body["series"][1]["from"], "2026-10-02T00:00:00.000000Z");
+    assert_eq!(r.body["value"], "7");
     // Month windows in a time zone other than UTC come with the organization's time zone (UTC
     // here); the v1 spelling answers in camelCase.
     let v1 = app.get(&format!("/accounts/acme/usage?metricId={sum}&from=2026-10-01T00:00:00Z&to=2026-12-01T00:00:00Z&window=month")).await;
@@ -868,11 +902,6 @@ async fn usage_query_errors(backend: Backend) {
             q(&format!("metric_id={sum}&{f}&{t}&window=week")),
             400,
             "window",
-        ),
-        (
-            q(&format!("metric_id={sum}&{f}&{t}&window=day&group_by=r")),
-            400,
-            "group_by",
         ),
         (
             q(&format!(
