@@ -285,8 +285,9 @@ async fn create_metric(
 ) -> ApiResult<Response> {
     let draft = body.into_draft(naming(version))?;
     let mut tx = state.db.begin().await?;
-    let metric = metering::create(&mut tx, &tenant.org_id, draft, naming(version)).await?;
-    let (status, body) = render(version, StatusCode::CREATED, metric, Diagnostics::default())?;
+    let (metric, diagnostics) =
+        metering::create(&mut tx, &tenant.org_id, draft, naming(version)).await?;
+    let (status, body) = render(version, StatusCode::CREATED, metric, diagnostics)?;
     idem.commit(tx, status, &body).await
 }
 

@@ -16,18 +16,20 @@ use crate::services::customers;
 const WHAT: &str = "Metric";
 
 /// Creates a metric and counts the events that arrived before it (backfill), atomically: the
-/// organization's metering lock keeps ingestion from slipping events between the two.
+/// organization's metering lock keeps ingestion from slipping events between the two. The
+/// diagnostics are those of the backfilled events.
 pub async fn create(
     tx: &mut Tx,
     org_id: &str,
     draft: MetricDraft,
     naming: Naming,
-) -> ApiResult<Metric> {
+) -> ApiResult<(Metric, Diagnostics)> {
     let spec = draft.validate(naming).map_err(ApiError::invalid)?;
     events::lock_org(tx, org_id, true).await?;
     let metric = metrics::insert(tx, org_id, &spec, now_micros()).await?;
     abacus_store::usage::backfill(tx, org_id, &metric).await?;
-    Ok(metric)
+    let diagnostics = abacus_store::usage::diagnostics(tx, org_id, &metric).await?;
+    Ok((metric, diagnostics))
 }
 
 pub async fn get(

@@ -302,6 +302,15 @@ async fn metrics_created_later_count_earlier_events(backend: Backend) {
         d,
         json!({"skipped_missing_field": 1, "skipped_non_numeric": 1})
     );
+    // The create answer already tells what the backfill skipped.
+    let created = app
+        .post_v2(
+            "/metrics",
+            &json!({"name": "T2", "event_name": "llm", "aggregation": {"method": "sum", "field": "tokens"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["diagnostics"], d);
     // Later events keep counting.
     app.ingest(json!([ev(
         "b6",
