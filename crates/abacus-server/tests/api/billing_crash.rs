@@ -159,11 +159,12 @@ async fn killed_mid_billing_run_bills_each_period_once(backend: Backend) {
     let expected = expected_boundaries();
     let total = (SUBSCRIPTIONS * expected.len()) as i64;
 
-    // Two servers bill at once; one is killed mid-run. They run in slices of a few milliseconds
-    // and are stopped (SIGSTOP) to count, so the count is the state at the kill however loaded
-    // the machine is: counting over HTTP while they ran let a slow answer miss the whole run.
-    let (a, _) = serve(&db.url, 10).await;
-    let (mut b, _) = serve(&db.url, 10).await;
+    // Two servers bill at once; one is killed mid-run. They start together: started one after
+    // the other, the first could bill the whole run alone while the second started on a loaded
+    // machine. Then they run in slices of a few milliseconds and are stopped (SIGSTOP) to count,
+    // so the count is the state at the kill: counting over HTTP while they ran let a slow answer
+    // miss the whole run.
+    let ((a, _), (mut b, _)) = tokio::join!(serve(&db.url, 10), serve(&db.url, 10));
     let probe = db.connect().await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let before_kill = loop {
