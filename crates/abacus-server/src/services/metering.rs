@@ -142,6 +142,62 @@ pub async fn org_time_zone(c: &mut impl Connection, org_id: &str) -> ApiResult<T
     }))
 }
 
+/// A usage value too large to hold (`abacus_core::metering::bucket::Overflow`).
+fn overflow(e: abacus_core::metering::bucket::Overflow) -> ApiError {
+    ApiError::invalid_field("metric_id", e.to_string())
+}
+
+/// A usage answer split by `property`, and by windows too when asked. Rollups are not split by
+/// property: a grouped answer reads the raw events of the range.
+async fn grouped(
+    tx: &mut Tx,
+    org_id: &str,
+    metric: &Metric,
+    property: &str,
+    window: Option<WindowKind>,
+    whole: &[(Micros, Micros)],
+    mut answer: UsageAnswer,
+) -> ApiResult<UsageAnswer> {
+    let (from, to) = (answer.from, answer.to);
+    let mut raw =
+        abacus_store::usage::raw_events(tx, org_id, &answer.customer_id, &metric.event_name, whole)
+            .await?;
+    answer.value = usage::recompute(metric, from, to, None, &raw).map_err(overflow)?[&None];
+    let mut groups: Vec<GroupAnswer> = usage::recompute(metric, from, to, Some(property), &raw)
+        .map_err(overflow)?
+        .into_iter()
+        .map(|(key, value)| GroupAnswer {
+            key,
+            value,
+            series: None,
+        })
+        .collect();
+    if let Some(kind) = window {
+        let tz = org_time_zone(tx, org_id).await?;
+        let ws = windows(from, to, Some(kind), &tz).map_err(window_error)?;
+        raw.sort_by_key(|e| (e.ts, e.seq));
+        let mut total = Series::with_capacity(ws.len());
+        let mut each: Vec<Series> = vec![Series::with_capacity(ws.len()); groups.len()];
+        for &(a, b) in &ws {
+            // The window's events, found by time in the sorted events of the range.
+            let inside = &raw[raw.partition_point(|e| e.ts < a)..raw.partition_point(|e| e.ts < b)];
+            let by_key =
+                usage::recompute(metric, a, b, Some(property), inside).map_err(overflow)?;
+            for (g, series) in groups.iter().zip(&mut each) {
+                series.push((a, b, by_key.get(&g.key).copied().unwrap_or(Decimal::ZERO)));
+            }
+            let v = usage::recompute(metric, a, b, None, inside).map_err(overflow)?[&None];
+            total.push((a, b, v));
+        }
+        for (g, series) in groups.iter_mut().zip(each) {
+            g.series = Some(series);
+        }
+        answer.series = Some(total);
+    }
+    answer.groups = Some(groups);
+    Ok(answer)
+}
+
 /// Answers a usage query from one consistent snapshot.
 pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiResult<UsageAnswer> {
     let mut tx = db.read_tx().await?;
@@ -151,9 +207,6 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
         .await?
         .ok_or_else(|| ApiError::not_found(WHAT, &q.metric_id))?;
     let whole = windows(q.from, q.to, None, &TimeZone::UTC).map_err(window_error)?;
-    let overflow = |e: abacus_core::metering::bucket::Overflow| {
-        ApiError::invalid_field("metric_id", e.to_string())
-    };
 
     let mut answer = UsageAnswer {
         metric_id: metric.id.clone(),
@@ -165,53 +218,7 @@ pub async fn usage(db: &Db, org_id: &str, customer: &str, q: UsageQuery) -> ApiR
         series: None,
     };
     if let Some(property) = &q.group_by {
-        // Rollups are not split by property: a grouped answer reads the raw events of the range.
-        let raw = abacus_store::usage::raw_events(
-            &mut tx,
-            org_id,
-            &customer_id,
-            &metric.event_name,
-            &whole,
-        )
-        .await?;
-        let groups =
-            usage::recompute(&metric, q.from, q.to, Some(property), &raw).map_err(overflow)?;
-        answer.value =
-            usage::recompute(&metric, q.from, q.to, None, &raw).map_err(overflow)?[&None];
-        let mut groups: Vec<GroupAnswer> = groups
-            .into_iter()
-            .map(|(key, value)| GroupAnswer {
-                key,
-                value,
-                series: None,
-            })
-            .collect();
-        if let Some(kind) = q.window {
-            let tz = org_time_zone(&mut tx, org_id).await?;
-            let ws = windows(q.from, q.to, Some(kind), &tz).map_err(window_error)?;
-            let mut raw = raw;
-            raw.sort_by_key(|e| (e.ts, e.seq));
-            let mut total = Series::with_capacity(ws.len());
-            for g in &mut groups {
-                g.series = Some(Series::with_capacity(ws.len()));
-            }
-            for &(a, b) in &ws {
-                // The window's events, found by time in the sorted events of the range.
-                let inside =
-                    &raw[raw.partition_point(|e| e.ts < a)..raw.partition_point(|e| e.ts < b)];
-                let by_key =
-                    usage::recompute(&metric, a, b, Some(property), inside).map_err(overflow)?;
-                for g in &mut groups {
-                    let v = by_key.get(&g.key).copied().unwrap_or(Decimal::ZERO);
-                    g.series.as_mut().expect("set above").push((a, b, v));
-                }
-                let v = usage::recompute(&metric, a, b, None, inside).map_err(overflow)?[&None];
-                total.push((a, b, v));
-            }
-            answer.series = Some(total);
-        }
-        answer.groups = Some(groups);
-        return Ok(answer);
+        return grouped(&mut tx, org_id, &metric, property, q.window, &whole, answer).await;
     }
 
     let tz = org_time_zone(&mut tx, org_id).await?;
