@@ -145,22 +145,17 @@ async fn exactly_once_within_and_across_batches(backend: Backend) {
     .await;
     assert_eq!(app.usage("acme", &calls, FROM, TO).await, "3");
     let listed = app.get_v2("/events?limit=10").await;
-    let x2 = listed.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["unique_id"] == "x2")
-        .unwrap()
-        .clone();
-    assert_eq!(x2["duplicates"], 1);
-    let x1 = listed.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["unique_id"] == "x1")
-        .unwrap()
-        .clone();
-    assert_eq!(x1["duplicates"], 1, "a copy in the same batch is a resend");
+    let resends = |id: &str| {
+        listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["unique_id"] == id)
+            .unwrap()["duplicates"]
+            .clone()
+    };
+    assert_eq!(resends("x2"), 1);
+    assert_eq!(resends("x1"), 1, "a copy in the same batch is a resend");
 }
 
 async fn concurrent_overlapping_batches_count_once(backend: Backend) {
